@@ -1,0 +1,250 @@
+/**
+ * The registry's configuration: one typed object, with defaults, read once at
+ * start from flags and then environment variables, and validated.
+ * Every limit the server enforces is a field here and a row in README.md.
+ */
+export interface Limits {
+  /** Longest service name (SEMANTICS 1.2 fixes 253, a DNS name). */
+  readonly maxServiceNameLength: number;
+  /** Longest namespace name. */
+  readonly maxNamespaceLength: number;
+  /** Longest instance id (SEMANTICS 1.2 fixes 128). */
+  readonly maxInstanceIdLength: number;
+  /** Longest host name or address. */
+  readonly maxHostLength: number;
+  /** Most tags on one instance. */
+  readonly maxTags: number;
+  /** Longest tag. */
+  readonly maxTagLength: number;
+  /** Most metadata entries on one instance. */
+  readonly maxMetadataEntries: number;
+  /** Most bytes (UTF-8 keys plus values) of metadata on one instance. */
+  readonly maxMetadataBytes: number;
+  /** Longest zone name. */
+  readonly maxZoneLength: number;
+  /** Largest weight. */
+  readonly maxWeight: number;
+  /** Shortest lease, in milliseconds. */
+  readonly minTtlMs: number;
+  /** Longest lease, in milliseconds. */
+  readonly maxTtlMs: number;
+  /** Most instances in one service. */
+  readonly maxInstancesPerService: number;
+  /** Most instances in the whole registry. */
+  readonly maxInstances: number;
+  /** Most concurrent Heartbeat and Watch streams on one HTTP/2 connection. */
+  readonly maxStreamsPerConnection: number;
+  /** Most Watch streams open on one node. */
+  readonly maxWatchers: number;
+  /** Most events queued for one watcher before it is cut off with RESOURCE_EXHAUSTED. */
+  readonly maxWatchQueue: number;
+}
+
+/** How leases and history behave. */
+export interface Timing {
+  /** How often expired leases are swept, in milliseconds. */
+  readonly sweepIntervalMs: number;
+  /** Interval of PROGRESS markers on an idle watch, in milliseconds. */
+  readonly watchProgressIntervalMs: number;
+  /** Changes kept for watch resumption. */
+  readonly historySize: number;
+  /** Share of leases (0..1) that may expire within one window before expiry is suspended; 1 disables protection. */
+  readonly expiryProtectionThreshold: number;
+  /** Expiry protection applies only when at least this many leases exist. */
+  readonly expiryProtectionMinLeases: number;
+  /** The window over which expiries are counted for protection, in milliseconds. */
+  readonly expiryProtectionWindowMs: number;
+  /** How long shutdown waits for streams to close before destroying connections, in milliseconds. */
+  readonly shutdownGraceMs: number;
+}
+
+/** Everything `roster serve` needs. */
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Optional second listener on HTTP/1.1 (Connect, gRPC-Web, /metrics, /healthz); 0 disables, -1 picks a free port. */
+  readonly http1Port: number;
+  /** "memory", or a redis:// / rediss:// / redis+sentinel:// URL. */
+  readonly store: string;
+  /** Prefix of every Redis key. */
+  readonly redisPrefix: string;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly limits: Limits;
+  readonly timing: Timing;
+}
+
+/** The limits a server uses unless told otherwise. */
+export const defaultLimits: Limits = {
+  maxServiceNameLength: 253,
+  maxNamespaceLength: 63,
+  maxInstanceIdLength: 128,
+  maxHostLength: 253,
+  maxTags: 32,
+  maxTagLength: 128,
+  maxMetadataEntries: 64,
+  maxMetadataBytes: 16 * 1024,
+  maxZoneLength: 64,
+  maxWeight: 10_000,
+  minTtlMs: 1_000,
+  maxTtlMs: 24 * 3600 * 1000,
+  maxInstancesPerService: 10_000,
+  maxInstances: 1_000_000,
+  maxStreamsPerConnection: 10_000,
+  maxWatchers: 100_000,
+  maxWatchQueue: 10_000,
+};
+
+/** The timing a server uses unless told otherwise. */
+export const defaultTiming: Timing = {
+  sweepIntervalMs: 100,
+  watchProgressIntervalMs: 5_000,
+  historySize: 100_000,
+  expiryProtectionThreshold: 0.5,
+  expiryProtectionMinLeases: 10,
+  expiryProtectionWindowMs: 10_000,
+  shutdownGraceMs: 5_000,
+};
+
+/** The whole default configuration. */
+export const defaultConfig: ServerConfig = {
+  host: "127.0.0.1",
+  port: 7420,
+  http1Port: 0,
+  store: "memory",
+  redisPrefix: "roster",
+  logLevel: "info",
+  limits: defaultLimits,
+  timing: defaultTiming,
+};
+
+/** One setting: its place in the config, flag, environment variable and help. */
+export interface Setting {
+  readonly path: readonly [keyof ServerConfig] | readonly ["limits", keyof Limits] | readonly ["timing", keyof Timing];
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+function snake(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+const topHelp: Record<keyof Omit<ServerConfig, "limits" | "timing">, string> = {
+  host: "address to listen on",
+  port: "port for gRPC, gRPC-Web and Connect over HTTP/2 (0 picks a free port)",
+  http1Port: "extra HTTP/1.1 port for Connect, gRPC-Web, /metrics and /healthz (0 disables)",
+  store: 'store: "memory" or a redis:// URL',
+  redisPrefix: "prefix of every Redis key",
+  logLevel: "log level: fatal, error, warn, info, debug, trace or silent",
+};
+
+const limitHelp: Record<keyof Limits, string> = {
+  maxServiceNameLength: "longest service name",
+  maxNamespaceLength: "longest namespace",
+  maxInstanceIdLength: "longest instance id",
+  maxHostLength: "longest host",
+  maxTags: "most tags per instance",
+  maxTagLength: "longest tag",
+  maxMetadataEntries: "most metadata entries per instance",
+  maxMetadataBytes: "most metadata bytes per instance",
+  maxZoneLength: "longest zone",
+  maxWeight: "largest weight",
+  minTtlMs: "shortest lease (ms)",
+  maxTtlMs: "longest lease (ms)",
+  maxInstancesPerService: "most instances per service",
+  maxInstances: "most instances in the registry",
+  maxStreamsPerConnection: "most Heartbeat/Watch streams per connection",
+  maxWatchers: "most Watch streams per node",
+  maxWatchQueue: "events queued per watcher before it is cut off",
+};
+
+const timingHelp: Record<keyof Timing, string> = {
+  sweepIntervalMs: "lease sweep interval (ms)",
+  watchProgressIntervalMs: "progress marker interval on idle watches (ms)",
+  historySize: "changes kept for watch resumption",
+  expiryProtectionThreshold: "share of leases expiring within a window that suspends expiry (1 disables)",
+  expiryProtectionMinLeases: "leases needed before expiry protection applies",
+  expiryProtectionWindowMs: "window over which expiries are counted (ms)",
+  shutdownGraceMs: "time streams get to close on shutdown (ms)",
+};
+
+/** Every setting, for the CLI's flags, the environment and the README. */
+export const settings: readonly Setting[] = [
+  ...Object.entries(topHelp).map(([k, help]) => ({ path: [k as keyof ServerConfig] as const, flag: kebab(k), env: `ROSTER_${snake(k)}`, help })),
+  ...Object.entries(limitHelp).map(([k, help]) => ({ path: ["limits", k as keyof Limits] as const, flag: kebab(k), env: `ROSTER_${snake(k)}`, help })),
+  ...Object.entries(timingHelp).map(([k, help]) => ({ path: ["timing", k as keyof Timing] as const, flag: kebab(k), env: `ROSTER_${snake(k)}`, help })),
+];
+
+/** A deep-partial configuration, as tests and embedders pass it. */
+export interface ConfigOverrides extends Partial<Omit<ServerConfig, "limits" | "timing">> {
+  readonly limits?: Partial<Limits>;
+  readonly timing?: Partial<Timing>;
+}
+
+/** Thrown for a configuration value that cannot be used; the message names the setting. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Builds a validated configuration from defaults, then `env`, then `flags`
+ * (flag values win). Values are strings keyed by setting flag name.
+ */
+export function loadConfig(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv = {}): ServerConfig {
+  const top: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
+  const timing: Record<string, unknown> = {};
+  for (const s of settings) {
+    const raw = flags[s.flag] ?? env[s.env];
+    if (raw === undefined) continue;
+    const [group, key] = s.path.length === 2 ? [s.path[0] === "limits" ? limits : timing, s.path[1]] : [top, s.path[0]];
+    const fallback = s.path.length === 2 ? (defaultConfig[s.path[0]] as unknown as Record<string, unknown>)[s.path[1]] : defaultConfig[s.path[0]];
+    if (typeof fallback === "number") {
+      const n = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`--${s.flag} (${s.env}): "${raw}" is not a number`);
+      group[key] = n;
+    } else {
+      group[key] = raw;
+    }
+  }
+  return resolveConfig({ ...top, limits, timing } as ConfigOverrides);
+}
+
+/** Fills a partial configuration with defaults and validates it. */
+export function resolveConfig(overrides: ConfigOverrides = {}): ServerConfig {
+  const config: ServerConfig = {
+    ...defaultConfig,
+    ...overrides,
+    limits: { ...defaultLimits, ...overrides.limits },
+    timing: { ...defaultTiming, ...overrides.timing },
+  };
+  validateConfig(config);
+  return config;
+}
+
+function check(ok: boolean, setting: string, message: string): void {
+  if (!ok) throw new ConfigError(`${setting}: ${message}`);
+}
+
+function validateConfig(c: ServerConfig): void {
+  check(Number.isInteger(c.port) && c.port >= 0 && c.port <= 65535, "port", "must be 0..65535");
+  check(Number.isInteger(c.http1Port) && c.http1Port >= -1 && c.http1Port <= 65535, "http1-port", "must be -1..65535");
+  check(c.store === "memory" || /^(redis|rediss|redis\+sentinel):\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
+  check(["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(c.logLevel), "log-level", "unknown level");
+  for (const [k, v] of Object.entries(c.limits)) {
+    check(Number.isInteger(v) && v >= 1, kebab(k), "must be a whole number of at least 1");
+  }
+  check(c.limits.minTtlMs <= c.limits.maxTtlMs, "min-ttl-ms", "must not exceed max-ttl-ms");
+  check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
+  check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
+  const t = c.timing;
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "shutdownGraceMs"] as const) {
+    check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
+  }
+  check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");
+  check(t.expiryProtectionThreshold > 0 && t.expiryProtectionThreshold <= 1, "expiry-protection-threshold", "must be in (0, 1]");
+  check(Number.isInteger(t.expiryProtectionMinLeases) && t.expiryProtectionMinLeases >= 0, "expiry-protection-min-leases", "must be a whole number");
+}

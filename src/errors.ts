@@ -1,0 +1,61 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * Every way the registry refuses a request, in one place. Handlers and stores
+ * throw `RosterError`s; `toConnectError` maps them to gRPC codes at the edge.
+ */
+export type RosterErrorKind =
+  | "invalid_argument"
+  | "not_found"
+  | "resource_exhausted"
+  | "unavailable"
+  | "failed_precondition"
+  | "internal";
+
+const codes: Record<RosterErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  resource_exhausted: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  failed_precondition: Code.FailedPrecondition,
+  internal: Code.Internal,
+};
+
+/** A domain error: a kind that decides the gRPC code, and a message for people. */
+export class RosterError extends Error {
+  override readonly name = "RosterError";
+  constructor(
+    readonly kind: RosterErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request field broke a rule; the message names the field. */
+export function invalidArgument(field: string, problem: string): RosterError {
+  return new RosterError("invalid_argument", `${field}: ${problem}`);
+}
+
+/** The named instance (or service) does not exist. */
+export function notFound(what: string): RosterError {
+  return new RosterError("not_found", `${what} not found`);
+}
+
+/** A configured limit was reached; the message names the limit and its value. */
+export function limitReached(limit: string, value: number, detail = ""): RosterError {
+  return new RosterError("resource_exhausted", `limit ${limit}=${value} reached${detail ? `: ${detail}` : ""}`);
+}
+
+/** The store cannot take writes right now; clients should retry. */
+export function unavailable(message: string): RosterError {
+  return new RosterError("unavailable", message);
+}
+
+/** Maps any thrown value to the `ConnectError` a client receives. */
+export function toConnectError(reason: unknown): ConnectError {
+  if (reason instanceof RosterError) {
+    return new ConnectError(reason.message, codes[reason.kind]);
+  }
+  return ConnectError.from(reason);
+}

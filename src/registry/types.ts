@@ -1,0 +1,99 @@
+import { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
+
+export { InstanceStatus };
+
+/** The identity of an instance (SEMANTICS 1.1). */
+export interface InstanceKey {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
+/** What a client states about an instance when it registers it. */
+export interface InstanceSpec extends InstanceKey {
+  readonly host: string;
+  readonly port: number;
+  readonly status: InstanceStatus;
+  readonly tags: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Relative weight, at least 1. */
+  readonly weight: number;
+  readonly zone: string;
+  /** Lease length in milliseconds; 0 means no lease. */
+  readonly ttlMs: number;
+}
+
+/** An instance as the registry holds it. Records are immutable: a change makes a new one. */
+export interface InstanceRecord extends InstanceSpec {
+  readonly createRevision: bigint;
+  readonly modRevision: bigint;
+  /** Epoch milliseconds. */
+  readonly registeredAt: number;
+  /** Epoch milliseconds of the last heartbeat (or of registration). */
+  readonly lastHeartbeatAt: number;
+  /** The load last reported on a heartbeat. */
+  readonly load: number;
+}
+
+/** Why an instance left the registry. */
+export type RemovalCause = "expired" | "deregistered";
+
+/**
+ * One change to the registry, with the revision it was given (SEMANTICS 3.1).
+ * `prev` is the instance before the change, so a filtered watcher can tell
+ * whether the instance entered, stayed in or left its view.
+ */
+export type Change =
+  | { readonly kind: "put"; readonly revision: bigint; readonly instance: InstanceRecord; readonly prev?: InstanceRecord }
+  | { readonly kind: "delete"; readonly revision: bigint; readonly prev: InstanceRecord; readonly cause: RemovalCause };
+
+/** A consistent view of some instances at one revision. */
+export interface Snapshot {
+  readonly revision: bigint;
+  readonly instances: InstanceRecord[];
+  /** True when the store is unreachable and this is the node's last view. */
+  readonly stale: boolean;
+}
+
+/** Instance counts of one service. */
+export interface ServiceSummary {
+  readonly name: string;
+  readonly counts: Readonly<Record<StatusName, number>>;
+  readonly total: number;
+}
+
+/** The status names used in counts, logs and the CLI. */
+export type StatusName = "starting" | "healthy" | "unhealthy" | "stopping" | "unknown";
+
+/** Lower-case name of a status, for logs, counts and people. */
+export function statusName(status: InstanceStatus): StatusName {
+  switch (status) {
+    case InstanceStatus.STARTING:
+      return "starting";
+    case InstanceStatus.UNHEALTHY:
+      return "unhealthy";
+    case InstanceStatus.STOPPING:
+      return "stopping";
+    case InstanceStatus.UNKNOWN:
+      return "unknown";
+    default:
+      return "healthy";
+  }
+}
+
+/** The map key of an instance: unique across namespaces and services. */
+export function instanceKeyString(k: InstanceKey): string {
+  return `${k.namespace}/${k.service}/${k.id}`;
+}
+
+/** The map key of a service within the registry. */
+export function serviceKeyString(namespace: string, service: string): string {
+  return `${namespace}/${service}`;
+}
+
+/** What a heartbeat may change besides renewing the lease. */
+export interface Beat {
+  /** A new status, or undefined to leave it. */
+  readonly status?: InstanceStatus;
+  readonly load?: number;
+}

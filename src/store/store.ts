@@ -1,0 +1,81 @@
+import type { Limits, Timing } from "../config.js";
+import type { Beat, Change, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../registry/types.js";
+
+/** The result of a Register. */
+export interface RegisterResult {
+  readonly instance: InstanceRecord;
+  /** True when the instance did not exist before. */
+  readonly created: boolean;
+  /** The registry revision after the call (unchanged when a retry changed nothing). */
+  readonly revision: bigint;
+}
+
+/** The services of a namespace at one revision. */
+export interface ServiceList {
+  readonly revision: bigint;
+  readonly services: ServiceSummary[];
+  readonly stale: boolean;
+}
+
+/** What a store says about itself, for GetStatus, metrics and health. */
+export interface StoreStatus {
+  /** The last revision this node has seen. */
+  readonly revision: bigint;
+  readonly instances: number;
+  readonly leases: number;
+  /** True while expiry is suspended (SEMANTICS 2.6). */
+  readonly expiryProtection: boolean;
+  /** True while the backing store is unreachable and reads come from the node's last view. */
+  readonly stale: boolean;
+}
+
+/** Receives every change, synchronously, in revision order, each exactly once. */
+export type ChangeListener = (change: Change) => void;
+
+/** Options every store takes. */
+export interface StoreOptions {
+  readonly limits: Limits;
+  readonly timing: Timing;
+  /** Told when expiry protection starts or ends, with a sentence for the log. */
+  readonly onProtection?: (active: boolean, detail: string) => void;
+  /** Told when the store loses or regains its backend (a Redis outage). */
+  readonly onStale?: (stale: boolean, detail: string) => void;
+}
+
+/**
+ * Where instances, leases and the change history live. The server holds one
+ * Store and knows nothing else about storage; every implementation passes the
+ * contract suite in `test/store-contract.ts`.
+ *
+ * Rules every store keeps:
+ * - every change gets the next value of one revision counter (SEMANTICS 3.1);
+ * - register is an upsert that keeps (and renews) the lease; an upsert that
+ *   changes nothing makes no revision;
+ * - leases expire no later than TTL + 1 s after the last renewal, one removal
+ *   each, unless expiry protection holds them (SEMANTICS 2.6);
+ * - subscribers see every change in revision order, each exactly once.
+ */
+export interface Store {
+  /** "memory", "redis"... */
+  readonly kind: string;
+  /** Creates or updates an instance. Throws RosterError resource_exhausted at a limit, unavailable without a backend. */
+  register(spec: InstanceSpec): Promise<RegisterResult>;
+  /** Removes an instance at once. Throws RosterError not_found. */
+  deregister(key: InstanceKey): Promise<Change>;
+  /** Renews the lease, and applies a status or load change. Throws RosterError not_found. */
+  heartbeat(key: InstanceKey, beat: Beat): Promise<void>;
+  /** One instance, if it exists. */
+  get(key: InstanceKey): Promise<InstanceRecord | undefined>;
+  /** The instances of a service, or of every service of a namespace when `service` is undefined, at one revision. */
+  list(namespace: string, service?: string): Promise<Snapshot>;
+  /** Every service of a namespace with its counts. */
+  listServices(namespace: string): Promise<ServiceList>;
+  /** The changes after `revision`, oldest first, or "compacted" when history no longer reaches back that far. */
+  changesSince(revision: bigint): Promise<Change[] | "compacted">;
+  /** Starts delivering changes made from now on; returns the function that stops it. */
+  subscribe(listener: ChangeListener): () => void;
+  /** The store's state, without a round trip. */
+  status(): StoreStatus;
+  /** Stops timers and closes connections. */
+  close(): Promise<void>;
+}
