@@ -1,0 +1,198 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  DeregisterResponseSchema,
+  GetStatusResponseSchema,
+  HeartbeatResponseSchema,
+  ListServicesResponseSchema,
+  RegisterResponseSchema,
+  RegistryService,
+  ResolveResponseSchema,
+  ServiceSummarySchema,
+  Strategy,
+  type HeartbeatRequest,
+} from "../../gen/roster/v1/registry_pb.js";
+import type { Limits } from "../config.js";
+import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
+import { matches } from "../registry/filter.js";
+import { Picker, type PickStrategy } from "../registry/pick.js";
+import { InstanceStatus, type InstanceKey } from "../registry/types.js";
+import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
+import type { Store } from "../store/store.js";
+import { instanceToProto } from "./convert.js";
+import type { StreamLimiter } from "./stream-limiter.js";
+import type { WatchHub } from "./watch-hub.js";
+
+/** What the service implementation needs from the server around it. */
+export interface RegistryServiceDeps {
+  readonly store: Store;
+  readonly hub: WatchHub;
+  readonly limits: Limits;
+  readonly streams: StreamLimiter;
+  readonly version: string;
+  readonly startedAt: number;
+  /** Counts heartbeats for metrics. */
+  readonly onBeat?: () => void;
+}
+
+const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> = {
+  [Strategy.ROUND_ROBIN]: "round_robin",
+  [Strategy.RANDOM]: "random",
+  [Strategy.WEIGHTED]: "weighted",
+  [Strategy.LEAST_LOADED]: "least_loaded",
+};
+
+/**
+ * The RegistryService handlers. Each validates its request, calls the store,
+ * and lets `toConnectError` turn domain errors into gRPC codes (SEMANTICS 1-5).
+ */
+export function registryServiceImpl(deps: RegistryServiceDeps): ServiceImpl<typeof RegistryService> {
+  const { store, hub, limits, streams } = deps;
+  const picker = new Picker();
+
+  return {
+    async register(req) {
+      const result = await store.register(validateRegistration(req, limits));
+      return create(RegisterResponseSchema, { instance: instanceToProto(result.instance), created: result.created, revision: result.revision });
+    },
+
+    async deregister(req) {
+      const change = await store.deregister(validateKey(req, limits));
+      return create(DeregisterResponseSchema, { revision: change.revision });
+    },
+
+    async heartbeat(reqs, ctx) {
+      const release = streams.acquire(ctx);
+      try {
+        let key: InstanceKey | undefined;
+        let beats = 0n;
+        for await (const req of abortable(reqs, ctx)) {
+          key = key === undefined ? validateKey(req, limits) : sameInstance(key, req);
+          const status = validateStatus(req.status);
+          await store.heartbeat(key, { ...(status !== undefined ? { status } : {}), ...(req.load !== undefined ? { load: req.load } : {}) });
+          deps.onBeat?.();
+          beats++;
+        }
+        return create(HeartbeatResponseSchema, { beats });
+      } finally {
+        release();
+      }
+    },
+
+    async *watch(req, ctx) {
+      const release = streams.acquire(ctx);
+      try {
+        const namespace = validateNamespace(req.namespace, limits);
+        const service = req.service === "" ? undefined : validateService(req.service, limits);
+        const filter = validateFilter(req.filter, limits);
+        yield* hub.watch({ namespace, service, filter, startRevision: req.startRevision }, ctx.signal);
+      } finally {
+        release();
+      }
+    },
+
+    async resolve(req) {
+      const namespace = validateNamespace(req.namespace, limits);
+      const service = validateService(req.service, limits);
+      const filter = validateFilter(req.filter, limits);
+      const preferZone = validatePreferZone(req.preferZone, limits);
+      if (!(req.strategy in Strategy)) throw invalidArgument("strategy", `unknown strategy ${req.strategy}`);
+      const snap = await store.list(namespace, service);
+      const matching = snap.instances.filter((i) => matches(filter, i));
+      if (req.strategy === Strategy.UNSPECIFIED) {
+        let list = req.allStatuses ? matching : matching.filter((i) => i.status === InstanceStatus.HEALTHY);
+        if (preferZone !== "") list = [...list.filter((i) => i.zone === preferZone), ...list.filter((i) => i.zone !== preferZone)];
+        return create(ResolveResponseSchema, { instances: list.map(instanceToProto), revision: snap.revision, stale: snap.stale });
+      }
+      if (matching.length === 0) throw notFound(`no instance of service ${namespace}/${service} matches`);
+      const picked = picker.pick(matching, strategies[req.strategy], preferZone);
+      if (picked === undefined) {
+        throw new RosterError("unavailable", `service ${namespace}/${service} has ${matching.length} matching instances, none healthy`);
+      }
+      return create(ResolveResponseSchema, { instances: [instanceToProto(picked)], revision: snap.revision, stale: snap.stale });
+    },
+
+    async listServices(req) {
+      const namespace = validateNamespace(req.namespace, limits);
+      const list = await store.listServices(namespace);
+      return create(ListServicesResponseSchema, {
+        services: list.services.map((s) => create(ServiceSummarySchema, { name: s.name, instances: s.total, ...s.counts })),
+        revision: list.revision,
+        stale: list.stale,
+      });
+    },
+
+    async getStatus() {
+      const s = store.status();
+      return create(GetStatusResponseSchema, {
+        version: deps.version,
+        store: store.kind,
+        revision: s.revision,
+        instances: s.instances,
+        leases: s.leases,
+        watchers: hub.watchers,
+        expiryProtection: s.expiryProtection,
+        stale: s.stale,
+        startedAt: timestampFromMs(deps.startedAt),
+      });
+    },
+  };
+}
+
+/** Registers the service on a router, mapping every thrown error through `toConnectError`. */
+export function registerRegistryService(router: ConnectRouter, impl: ServiceImpl<typeof RegistryService>): void {
+  router.service(RegistryService, impl, {
+    interceptors: [
+      (next) => async (req) => {
+        try {
+          const res = await next(req);
+          if (!res.stream) return res;
+          return { ...res, message: mapStreamErrors(res.message) };
+        } catch (e) {
+          throw toConnectError(e);
+        }
+      },
+    ],
+  });
+}
+
+async function* mapStreamErrors<T>(it: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* it;
+  } catch (e) {
+    throw toConnectError(e);
+  }
+}
+
+function sameInstance(key: InstanceKey, req: HeartbeatRequest): InstanceKey {
+  if (req.service === "" && req.id === "" && req.namespace === "") return key;
+  const ns = req.namespace === "" ? "default" : req.namespace;
+  if (ns !== key.namespace || req.service !== key.service || req.id !== key.id) {
+    throw invalidArgument("namespace/service/id", "a Heartbeat stream carries one instance; open another stream for another");
+  }
+  return key;
+}
+
+/** Ends an iteration with the context's abort reason (e.g. UNAVAILABLE on shutdown) instead of waiting for the next message. */
+async function* abortable<T>(it: AsyncIterable<T>, ctx: HandlerContext): AsyncIterable<T> {
+  const signal = ctx.signal;
+  const iterator = it[Symbol.asyncIterator]();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      const r = await Promise.race([iterator.next(), aborted]);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    void iterator.return?.();
+  }
+}

@@ -1,0 +1,164 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ServerConfig } from "../config.js";
+import { createStore } from "../store/create-store.js";
+import type { Store } from "../store/store.js";
+import { registerHealthService } from "./health-service.js";
+import { createLogger, logLifecycle, type Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { registerRegistryService, registryServiceImpl } from "./registry-service.js";
+import { StreamLimiter, connectionKey, connectionOf } from "./stream-limiter.js";
+import { WatchHub } from "./watch-hub.js";
+import { version } from "../version.js";
+
+/** A running registry node. */
+export interface RosterServer {
+  /** The HTTP/2 port (gRPC, gRPC-Web, Connect). */
+  readonly port: number;
+  /** The HTTP/1.1 port, when enabled. */
+  readonly http1Port: number | undefined;
+  /** `http://host:port` of the HTTP/2 listener. */
+  readonly url: string;
+  readonly store: Store;
+  readonly log: Logger;
+  /**
+   * Shuts down: stops accepting, ends open streams with UNAVAILABLE so
+   * clients reconnect elsewhere, waits up to shutdown-grace-ms for
+   * connections to drain, then destroys the rest and closes the store.
+   */
+  close(): Promise<void>;
+}
+
+/** Options for embedding a server. */
+export interface StartOptions {
+  /** A logger to use instead of a new one at `config.logLevel`. */
+  readonly log?: Logger;
+}
+
+/**
+ * Starts a registry node: the store, the watch hub, RegistryService and
+ * grpc.health.v1 on one HTTP/2 port (plus an optional HTTP/1.1 port), with
+ * /metrics and /healthz beside them.
+ *
+ * @example
+ * const server = await startServer(resolveConfig({ port: 0 }));
+ * console.log(server.url);
+ * await server.close();
+ */
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RosterServer> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const store = await createStore(config, {
+    onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
+    onStale: (stale, detail) => (stale ? log.warn({ event: "store_stale", stale }, detail) : log.info({ event: "store_stale", stale }, detail)),
+  });
+  const metrics = new Metrics();
+  const hub = new WatchHub(store, config.limits, config.timing, metrics);
+  const stopMetrics = metrics.attach(store, hub);
+  const stopLog = logLifecycle(store, log);
+  const shutdown = new AbortController();
+  const startedAt = Date.now();
+  let serving = true;
+
+  const impl = registryServiceImpl({
+    store,
+    hub,
+    limits: config.limits,
+    streams: new StreamLimiter(config.limits.maxStreamsPerConnection),
+    version,
+    startedAt,
+    onBeat: () => metrics.beat(),
+  });
+  const handler = connectNodeAdapter({
+    routes(router) {
+      registerRegistryService(router, impl);
+      registerHealthService(router, () => serving);
+    },
+    shutdownSignal: shutdown.signal,
+    contextValues: (req) => createContextValues().set(connectionKey, connectionOf(req)),
+    fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
+  });
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, handler);
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  const port = await listen(h2, config.port, config.host);
+
+  const sockets = new Set<import("node:net").Socket>();
+  let h1: http.Server | undefined;
+  let http1Port: number | undefined;
+  if (config.http1Port !== 0) {
+    h1 = http.createServer(handler);
+    h1.on("connection", (s) => {
+      sockets.add(s);
+      s.once("close", () => sockets.delete(s));
+    });
+    http1Port = await listen(h1, config.http1Port === -1 ? 0 : config.http1Port, config.host);
+  }
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ event: "listening", url, http1Port, store: store.kind, version }, "roster listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      serving = false;
+      log.info({ event: "shutdown" }, "shutting down");
+      h2.close();
+      h1?.close();
+      shutdown.abort(new ConnectError("the registry node is shutting down", Code.Unavailable));
+      hub.close();
+      for (const s of sessions) s.close();
+      for (const s of sockets) s.end();
+      const deadline = Date.now() + config.timing.shutdownGraceMs;
+      while ((sessions.size > 0 || sockets.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+      stopMetrics();
+      stopLog();
+      await store.close();
+      log.info({ event: "stopped" }, "stopped");
+    })());
+
+  return { port, http1Port, url, store, log, close };
+}
+
+function listen(server: http.Server | http2.Http2Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function statusJson(store: Store, hub: WatchHub) {
+  const s = store.status();
+  return { store: store.kind, revision: s.revision.toString(), instances: s.instances, leases: s.leases, watchers: hub.watchers, expiryProtection: s.expiryProtection, stale: s.stale };
+}
+
+async function plainRoutes(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: { writeHead(status: number, headers: Record<string, string>): unknown; end(body: string): unknown },
+  metrics: Metrics,
+  status: () => Record<string, unknown> & { serving: boolean },
+): Promise<void> {
+  const path = (req.url ?? "/").split("?")[0];
+  if (req.method === "GET" && path === "/metrics") {
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { "content-type": metrics.registry.contentType });
+    res.end(body);
+  } else if (req.method === "GET" && path === "/healthz") {
+    const s = status();
+    res.writeHead(s.serving ? 200 : 503, { "content-type": "application/json" });
+    res.end(JSON.stringify(s));
+  } else {
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found: Roster serves gRPC, gRPC-Web and Connect under /roster.v1.RegistryService/, and GET /metrics, /healthz\n");
+  }
+}

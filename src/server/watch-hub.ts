@@ -1,0 +1,255 @@
+import { create } from "@bufbuild/protobuf";
+import { RemovalReason, WatchEventType, WatchResponseSchema, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
+import type { Limits, Timing } from "../config.js";
+import { RosterError, limitReached } from "../errors.js";
+import { matches, type Filter } from "../registry/filter.js";
+import { serviceKeyString, type Change, type InstanceRecord } from "../registry/types.js";
+import type { Store } from "../store/store.js";
+import { instanceToProto, removalReason } from "./convert.js";
+
+/** What one Watch asks for. */
+export interface WatchSpec {
+  readonly namespace: string;
+  /** Undefined watches every service of the namespace. */
+  readonly service: string | undefined;
+  readonly filter: Filter;
+  /** 0 starts with a snapshot. */
+  readonly startRevision: bigint;
+}
+
+interface Watcher {
+  readonly spec: WatchSpec;
+  queue: WatchResponse[];
+  /** Changes that arrived while the snapshot or history was being read; undefined once live. */
+  pending: Change[] | undefined;
+  /** The revision the stream is consistent to once its queue is sent. */
+  position: bigint;
+  /** The revision of the last event handed to the client, for the resume hint. */
+  sent: bigint;
+  lastSentAt: number;
+  failure: RosterError | undefined;
+  wake: () => void;
+}
+
+/** Counters the hub reports to metrics. */
+export interface WatchHubMetrics {
+  eventsQueued(n: number): void;
+  watcherCutOff(): void;
+}
+
+/**
+ * Fans store changes out to Watch streams. It subscribes to the store once;
+ * each change is matched against the watchers of its service and namespace
+ * only, turned into a wire message once per kind, and queued per watcher.
+ * A watcher whose queue passes max-watch-queue is ended with
+ * RESOURCE_EXHAUSTED and told the revision to resume from (SEMANTICS 4.3).
+ */
+export class WatchHub {
+  readonly #byService = new Map<string, Set<Watcher>>();
+  readonly #byNamespace = new Map<string, Set<Watcher>>();
+  readonly #all = new Set<Watcher>();
+  readonly #unsubscribe: () => void;
+  readonly #progressTimer: NodeJS.Timeout;
+  #revision: bigint;
+
+  constructor(
+    readonly store: Store,
+    readonly limits: Limits,
+    readonly timing: Timing,
+    readonly metrics?: WatchHubMetrics,
+  ) {
+    this.#revision = store.status().revision;
+    this.#unsubscribe = store.subscribe((c) => this.#dispatch(c));
+    const tick = Math.max(50, Math.min(1000, Math.floor(timing.watchProgressIntervalMs / 2)));
+    this.#progressTimer = setInterval(() => this.#progress(), tick);
+    this.#progressTimer.unref();
+  }
+
+  /** Open Watch streams. */
+  get watchers(): number {
+    return this.#all.size;
+  }
+
+  /** Stops the hub; open streams end when their signals abort. */
+  close(): void {
+    clearInterval(this.#progressTimer);
+    this.#unsubscribe();
+  }
+
+  /**
+   * The events of one Watch: snapshot or history first, then live changes,
+   * until `signal` aborts. Throws RosterError resource_exhausted at
+   * max-watchers or when the watcher falls behind.
+   */
+  async *watch(spec: WatchSpec, signal: AbortSignal): AsyncGenerator<WatchResponse> {
+    if (this.#all.size >= this.limits.maxWatchers) throw limitReached("max-watchers", this.limits.maxWatchers);
+    const w: Watcher = {
+      spec,
+      queue: [],
+      pending: [],
+      position: spec.startRevision,
+      sent: spec.startRevision,
+      lastSentAt: Date.now(),
+      failure: undefined,
+      wake: () => {},
+    };
+    let wakeUp: (() => void) | undefined;
+    w.wake = () => {
+      const f = wakeUp;
+      wakeUp = undefined;
+      f?.();
+    };
+    const onAbort = () => w.wake();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#add(w);
+    try {
+      await this.#prime(w);
+      for (;;) {
+        signal.throwIfAborted();
+        if (w.failure) throw w.failure;
+        if (w.queue.length > 0) {
+          const batch = w.queue;
+          w.queue = [];
+          for (const m of batch) {
+            yield m;
+            if (m.revision > w.sent) w.sent = m.revision;
+          }
+          w.lastSentAt = Date.now();
+          continue;
+        }
+        await new Promise<void>((resolve) => (wakeUp = resolve));
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#remove(w);
+    }
+  }
+
+  async #prime(w: Watcher): Promise<void> {
+    const start = w.spec.startRevision;
+    if (start === 0n) {
+      await this.#snapshot(w);
+    } else if (start > this.store.status().revision) {
+      // A revision this registry never reached (e.g. a memory registry that restarted): history cannot answer.
+      this.#reset(w);
+      await this.#snapshot(w);
+    } else {
+      const changes = await this.store.changesSince(start);
+      if (changes === "compacted") {
+        this.#reset(w);
+        await this.#snapshot(w);
+      } else {
+        for (const c of changes) this.#deliver(w, c, {});
+      }
+    }
+    const pending = w.pending ?? [];
+    w.pending = undefined;
+    for (const c of pending) this.#deliver(w, c, {});
+  }
+
+  #reset(w: Watcher): void {
+    w.queue.push(create(WatchResponseSchema, { type: WatchEventType.RESET, revision: this.#revision, stale: this.store.status().stale }));
+  }
+
+  async #snapshot(w: Watcher): Promise<void> {
+    const snap = await this.store.list(w.spec.namespace, w.spec.service);
+    for (const i of snap.instances) {
+      if (!matches(w.spec.filter, i)) continue;
+      w.queue.push(create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale: snap.stale }));
+    }
+    w.queue.push(create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT_COMPLETE, revision: snap.revision, stale: snap.stale }));
+    w.position = snap.revision;
+    w.wake();
+  }
+
+  #dispatch(change: Change): void {
+    this.#revision = change.revision;
+    const inst = change.kind === "put" ? change.instance : change.prev;
+    const cache: MessageCache = {};
+    let queued = 0;
+    for (const set of [this.#byService.get(serviceKeyString(inst.namespace, inst.service)), this.#byNamespace.get(inst.namespace)]) {
+      if (set === undefined) continue;
+      for (const w of set) {
+        if (w.pending !== undefined) w.pending.push(change);
+        else queued += this.#deliver(w, change, cache);
+      }
+    }
+    if (queued > 0) this.metrics?.eventsQueued(queued);
+  }
+
+  /** Queues what `change` means to `w`, once; returns how many events were queued. */
+  #deliver(w: Watcher, change: Change, cache: MessageCache): number {
+    if (change.revision <= w.position || w.failure) return 0;
+    w.position = change.revision;
+    const f = w.spec.filter;
+    const before = change.prev !== undefined && matches(f, change.prev);
+    let m: WatchResponse | undefined;
+    if (change.kind === "put") {
+      const after = matches(f, change.instance);
+      if (after) m = message(cache, before ? "updated" : "added", change, change.instance, this.store);
+      else if (before) m = message(cache, "unmatched", change, change.prev!, this.store);
+    } else if (before) {
+      m = message(cache, change.cause, change, change.prev, this.store);
+    }
+    if (m === undefined) return 0;
+    w.queue.push(m);
+    if (w.queue.length > this.limits.maxWatchQueue) {
+      w.failure = limitReached(
+        "max-watch-queue",
+        this.limits.maxWatchQueue,
+        `the watcher fell behind; resume with start_revision=${w.sent}`,
+      );
+      w.queue = [];
+      this.metrics?.watcherCutOff();
+    }
+    w.wake();
+    return 1;
+  }
+
+  #progress(): void {
+    const now = Date.now();
+    const interval = this.timing.watchProgressIntervalMs;
+    let m: WatchResponse | undefined;
+    for (const w of this.#all) {
+      if (w.pending !== undefined || w.queue.length > 0 || now - w.lastSentAt < interval) continue;
+      m ??= create(WatchResponseSchema, { type: WatchEventType.PROGRESS, revision: this.#revision, stale: this.store.status().stale });
+      if (this.#revision > w.position) w.position = this.#revision;
+      w.queue.push(m);
+      w.lastSentAt = now;
+      w.wake();
+    }
+  }
+
+  #add(w: Watcher): void {
+    const { namespace, service } = w.spec;
+    const [index, key] = service === undefined ? [this.#byNamespace, namespace] : [this.#byService, serviceKeyString(namespace, service)];
+    let set = index.get(key);
+    if (set === undefined) index.set(key, (set = new Set()));
+    set.add(w);
+    this.#all.add(w);
+  }
+
+  #remove(w: Watcher): void {
+    const { namespace, service } = w.spec;
+    const [index, key] = service === undefined ? [this.#byNamespace, namespace] : [this.#byService, serviceKeyString(namespace, service)];
+    const set = index.get(key);
+    set?.delete(w);
+    if (set?.size === 0) index.delete(key);
+    this.#all.delete(w);
+  }
+}
+
+type EventKind = "added" | "updated" | "unmatched" | "expired" | "deregistered";
+type MessageCache = Partial<Record<EventKind, WatchResponse>>;
+
+// Every watcher that sees a change the same way gets the same message object.
+function message(cache: MessageCache, kind: EventKind, change: Change, instance: InstanceRecord, store: Store): WatchResponse {
+  let m = cache[kind];
+  if (m === undefined) {
+    const type = kind === "added" ? WatchEventType.ADDED : kind === "updated" ? WatchEventType.UPDATED : WatchEventType.REMOVED;
+    const reason = type === WatchEventType.REMOVED ? removalReason(kind as "unmatched" | "expired" | "deregistered") : RemovalReason.UNSPECIFIED;
+    m = create(WatchResponseSchema, { type, revision: change.revision, instance: instanceToProto(instance), reason, stale: store.status().stale });
+    cache[kind] = m;
+  }
+  return m;
+}
