@@ -1,0 +1,124 @@
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { InstanceStatus, RemovalReason, WatchEventType, type Instance, type ServiceSummary, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
+
+/**
+ * A message in its canonical proto3 JSON form (the same shape `curl` gets
+ * from the Connect protocol), with zero values kept so scripts can rely on
+ * every field being present.
+ */
+export function messageJson<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): unknown {
+  return toJson(schema, message, { alwaysEmitImplicit: true });
+}
+
+/**
+ * Lays out rows under a header in columns two spaces apart; the last column
+ * is not padded so long metadata does not push trailing blanks.
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** Key-value lines with the keys aligned, for single objects such as `roster status`. */
+export function fields(entries: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...entries.map(([k]) => k.length));
+  return entries.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v}`).join("\n") + "\n";
+}
+
+/** "1.5s", "2m05s", "3h20m": a span short enough to read at a glance. */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** A protobuf Duration in milliseconds (0 when unset). */
+export function durationMs(d: Duration | undefined): number {
+  return d === undefined ? 0 : Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
+}
+
+/** How long ago a timestamp was, e.g. "4.2s ago"; "-" when unset. */
+export function age(t: Timestamp | undefined, now: number): string {
+  return t === undefined ? "-" : `${humanDuration(Math.max(0, now - timestampMs(t)))} ago`;
+}
+
+/** "healthy", "stopping", ...: the lower-case name of a status. */
+export function statusLabel(s: InstanceStatus): string {
+  return s === InstanceStatus.UNSPECIFIED ? "healthy" : (InstanceStatus[s] ?? String(s)).toLowerCase();
+}
+
+/** `host:port`, with brackets around an IPv6 host. */
+export function address(i: Pick<Instance, "host" | "port">): string {
+  return `${i.host.includes(":") ? `[${i.host}]` : i.host}:${i.port}`;
+}
+
+function list(values: readonly string[]): string {
+  return values.length === 0 ? "-" : values.join(",");
+}
+
+function metadata(m: Readonly<Record<string, string>>): string {
+  return list(Object.entries(m).map(([k, v]) => `${k}=${v}`));
+}
+
+/**
+ * The instance table of `roster get`, `resolve` and `register`. METADATA
+ * comes last, where a long value can run on without padding the others.
+ */
+export function instanceTable(instances: readonly Instance[], now = Date.now()): string {
+  return table(
+    ["ID", "ADDRESS", "STATUS", "ZONE", "WEIGHT", "LOAD", "TTL", "HEARTBEAT", "REV (CREATE/MOD)", "TAGS", "METADATA"],
+    instances.map((i) => [
+      i.id,
+      address(i),
+      statusLabel(i.status),
+      i.zone || "-",
+      String(i.weight || 1),
+      String(i.load),
+      i.ttl === undefined ? "-" : humanDuration(durationMs(i.ttl)),
+      age(i.lastHeartbeatAt, now),
+      `${i.createRevision}/${i.modRevision}`,
+      list(i.tags),
+      metadata(i.metadata),
+    ]),
+  );
+}
+
+/** The service table of `roster ls`. */
+export function serviceTable(services: readonly ServiceSummary[]): string {
+  return table(
+    ["SERVICE", "INSTANCES", "HEALTHY", "STARTING", "UNHEALTHY", "STOPPING", "UNKNOWN"],
+    services.map((s) => [s.name, s.instances, s.healthy, s.starting, s.unhealthy, s.stopping, s.unknown].map(String)),
+  );
+}
+
+/**
+ * One line per watch event, e.g.
+ * `rev 12  added    user/user-1  127.0.0.1:8081  healthy  version=1.4.2`.
+ */
+export function watchLine(e: WatchResponse): string {
+  const stale = e.stale ? "  (stale)" : "";
+  const i = e.instance;
+  switch (e.type) {
+    case WatchEventType.ADDED:
+    case WatchEventType.UPDATED:
+      return `rev ${e.revision}  ${e.type === WatchEventType.ADDED ? "added  " : "updated"}  ${i ? `${i.service}/${i.id}  ${address(i)}  ${statusLabel(i.status)}  ${metadata(i.metadata)}` : ""}${stale}`;
+    case WatchEventType.REMOVED:
+      return `rev ${e.revision}  removed  ${i ? `${i.service}/${i.id}  ${address(i)}` : ""}  (${(RemovalReason[e.reason] ?? "unknown").toLowerCase()})${stale}`;
+    case WatchEventType.SNAPSHOT_COMPLETE:
+      return `rev ${e.revision}  -- snapshot complete, live from here --${stale}`;
+    case WatchEventType.RESET:
+      return `rev ${e.revision}  -- reset: the start revision is gone from history, a snapshot follows --${stale}`;
+    case WatchEventType.PROGRESS:
+      return `rev ${e.revision}  -- progress --${stale}`;
+    default:
+      return `rev ${e.revision}  event ${e.type}${stale}`;
+  }
+}
