@@ -1,0 +1,164 @@
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { run, type CliIo } from "../src/cli/main.ts";
+import { startTestServer, until, type TestServer } from "./helpers/server.ts";
+
+/** An in-process `roster` invocation with captured output and its own Ctrl-C. */
+function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const stop = new AbortController();
+  const out = { stdout: "", stderr: "" };
+  const io: CliIo = {
+    stdout: { write: (s: string) => (out.stdout += s) },
+    stderr: { write: (s: string) => (out.stderr += s) },
+    env,
+    signal: stop.signal,
+  };
+  const exit = run(argv, io);
+  return { out, exit, interrupt: () => stop.abort() };
+}
+
+async function roster(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const c = cli(argv, env);
+  const code = await c.exit;
+  return { code, ...c.out };
+}
+
+describe("roster CLI", () => {
+  let t: TestServer;
+  let r: string[];
+  before(async () => {
+    t = await startTestServer();
+    r = ["--registry", t.url];
+  });
+  after(() => t.close());
+
+  it("registers, lists, shows, resolves and deregisters an instance", async () => {
+    const reg = await roster(["register", ...r, "--json", "--service", "cart", "--host", "10.0.0.7", "--port", "8080", "--id", "cart-1", "--meta", "version=1.2.0", "--tag", "api", "--weight", "5", "--zone", "eu-1", "--ttl", "30s"]);
+    assert.equal(reg.code, 0, reg.stderr);
+    const registered = JSON.parse(reg.stdout);
+    assert.equal(registered.created, true);
+    assert.deepEqual(
+      { id: registered.instance.id, port: registered.instance.port, weight: registered.instance.weight, ttl: registered.instance.ttl, metadata: registered.instance.metadata },
+      { id: "cart-1", port: 8080, weight: 5, ttl: "30s", metadata: { version: "1.2.0" } },
+    );
+
+    const ls = await roster(["ls", ...r, "--json"]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(
+      JSON.parse(ls.stdout).services.find((s: { name: string }) => s.name === "cart"),
+      { name: "cart", instances: 1, healthy: 1, starting: 0, unhealthy: 0, stopping: 0, unknown: 0 },
+    );
+
+    const get = await roster(["get", ...r, "cart"]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(get.stdout, /^ID\s+ADDRESS\s+STATUS/);
+    assert.match(get.stdout, /cart-1\s+10\.0\.0\.7:8080\s+healthy\s+eu-1\s+5\s+0\s+30s\s+\S+ ago\s+\d+\/\d+\s+api\s+version=1\.2\.0/);
+
+    const pick = await roster(["resolve", ...r, "cart", "--json", "--strategy", "round_robin", "--meta", "version=1.2.0", "--prefer-zone", "eu-1"]);
+    assert.equal(pick.code, 0, pick.stderr);
+    assert.deepEqual(
+      JSON.parse(pick.stdout).instances.map((i: { id: string }) => i.id),
+      ["cart-1"],
+    );
+
+    const dereg = await roster(["deregister", ...r, "cart", "cart-1"]);
+    assert.equal(dereg.code, 0, dereg.stderr);
+    assert.match(dereg.stdout, /^deregistered cart\/cart-1 \(revision \d+\)\n$/);
+    assert.equal((await roster(["get", ...r, "cart"])).stdout, "no instances of cart\n");
+  });
+
+  it("reports a refused call as `error: <gRPC code>: <message>` with exit code 1", async () => {
+    const missing = await roster(["deregister", ...r, "cart", "no-such-id"]);
+    assert.deepEqual([missing.code, missing.stdout], [1, ""]);
+    assert.match(missing.stderr, /^error: NOT_FOUND: .*no-such-id.* not found\n$/);
+
+    const invalid = await roster(["register", ...r, "--service", "Not A DNS Name!", "--host", "h", "--port", "1"]);
+    assert.equal(invalid.code, 1);
+    assert.match(invalid.stderr, /^error: INVALID_ARGUMENT: service/);
+
+    const nobody = await roster(["resolve", ...r, "nobody", "--strategy", "random"]);
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, /^error: NOT_FOUND: /);
+  });
+
+  it("exits 2 on bad usage without calling the registry", async () => {
+    const bad = await roster(["register", ...r, "--service", "cart", "--host", "h", "--port", "70000"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--port <port>' argument '70000' is invalid/);
+    assert.equal((await roster(["watch", ...r])).code, 2);
+    assert.equal((await roster(["resolve", ...r])).code, 2);
+  });
+
+  it("watch prints a line for each change as it happens, and Ctrl-C ends it with exit code 0", async () => {
+    const w = cli(["watch", ...r, "shop"]);
+    await until("the snapshot", () => w.out.stdout.includes("snapshot complete"));
+    await t.client.register({ service: "shop", id: "shop-1", host: "10.0.0.9", port: 9000, metadata: { version: "3" } });
+    await until("the added event", () => /rev \d+ {2}added {4}shop\/shop-1 {2}10\.0\.0\.9:9000 {2}healthy {2}version=3\n/.test(w.out.stdout));
+    await t.client.deregister({ service: "shop", id: "shop-1" });
+    await until("the removed event", () => w.out.stdout.includes("removed  shop/shop-1  10.0.0.9:9000  (deregistered)"));
+    w.interrupt();
+    assert.equal(await w.exit, 0, w.out.stderr);
+  });
+
+  it("watch --json prints one JSON object per line", async () => {
+    await t.client.register({ service: "inventory", id: "inv-1", host: "10.0.0.3", port: 7000 });
+    const w = cli(["watch", ...r, "inventory", "--json"]);
+    await until("two lines", () => w.out.stdout.split("\n").length > 2);
+    w.interrupt();
+    assert.equal(await w.exit, 0);
+    const [added, complete] = w.out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual([added.type, added.instance.id, complete.type], ["WATCH_EVENT_TYPE_ADDED", "inv-1", "WATCH_EVENT_TYPE_SNAPSHOT_COMPLETE"]);
+  });
+
+  it("register --keepalive heartbeats until Ctrl-C, then deregisters", async () => {
+    const k = cli(["register", ...r, "--service", "kept", "--id", "k-1", "--host", "10.0.0.5", "--port", "80", "--ttl", "1s", "--keepalive"]);
+    await until("registration", () => k.out.stdout.includes("registered kept/k-1"));
+    const first = (await t.client.resolve({ service: "kept" })).instances[0]?.lastHeartbeatAt;
+    await until("a heartbeat", async () => (await t.client.resolve({ service: "kept" })).instances[0]?.lastHeartbeatAt?.nanos !== first?.nanos);
+    k.interrupt();
+    assert.equal(await k.exit, 0, k.out.stderr);
+    assert.match(k.out.stdout, /deregistered kept\/k-1/);
+    assert.equal((await t.client.resolve({ service: "kept", allStatuses: true })).instances.length, 0);
+  });
+
+  it("serve rejects a bad setting with a message naming it and exit code 2", async () => {
+    const flag = await roster(["serve", "--port", "seventy"]);
+    assert.deepEqual([flag.code, flag.stderr], [2, 'error: --port (ROSTER_PORT): "seventy" is not a number\n']);
+    const env = await roster(["serve", "--port", "0"], { ROSTER_MAX_TAGS: "0" });
+    assert.deepEqual([env.code, env.stderr], [2, "error: max-tags: must be a whole number of at least 1\n"]);
+  });
+});
+
+describe("roster serve (process)", () => {
+  it("shuts down gracefully on SIGTERM and exits 0", async () => {
+    const port = await freePort();
+    const bin = fileURLToPath(new URL("../bin/roster.js", import.meta.url));
+    const child = spawn(process.execPath, [bin, "serve", "--port", String(port), "--log-level", "info", "--shutdown-grace-ms", "1000"], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await until("the server to listen", () => output.includes(`"url":"http://127.0.0.1:${port}"`), 15_000);
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 5000))]);
+      assert.equal(code, 0, output);
+      assert.match(output, /"event":"stopped"/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
