@@ -20,6 +20,10 @@ export interface WatchSpec {
 interface Watcher {
   readonly spec: WatchSpec;
   queue: WatchResponse[];
+  /** Index of the next message of `queue` to send; messages before it are sent. */
+  head: number;
+  /** Messages of `queue` before this index are the snapshot or history replay, which max-watch-queue does not count. */
+  replayEnd: number;
   /** Changes that arrived while the snapshot or history was being read; undefined once live. */
   pending: Change[] | undefined;
   /** The revision the stream is consistent to once its queue is sent. */
@@ -86,6 +90,8 @@ export class WatchHub {
     const w: Watcher = {
       spec,
       queue: [],
+      head: 0,
+      replayEnd: 0,
       pending: [],
       position: spec.startRevision,
       sent: spec.startRevision,
@@ -107,13 +113,15 @@ export class WatchHub {
       for (;;) {
         signal.throwIfAborted();
         if (w.failure) throw w.failure;
-        if (w.queue.length > 0) {
-          const batch = w.queue;
-          w.queue = [];
-          for (const m of batch) {
-            yield m;
-            if (m.revision > w.sent) w.sent = m.revision;
+        if (w.head < w.queue.length) {
+          const m = w.queue[w.head++]!;
+          if (w.head === w.queue.length) {
+            w.queue = [];
+            w.head = 0;
+            w.replayEnd = 0;
           }
+          yield m;
+          if (m.revision > w.sent && m.type !== WatchEventType.RESET) w.sent = m.revision;
           w.lastSentAt = Date.now();
           continue;
         }
@@ -142,9 +150,10 @@ export class WatchHub {
         for (const c of changes) this.#deliver(w, c, {});
       }
     }
-    const pending = w.pending ?? [];
+    for (const c of w.pending ?? []) this.#deliver(w, c, {});
     w.pending = undefined;
-    for (const c of pending) this.#deliver(w, c, {});
+    // The replay is bounded by history-size; only what piles up after it counts against max-watch-queue.
+    w.replayEnd = w.queue.length;
   }
 
   #reset(w: Watcher): void {
@@ -181,6 +190,9 @@ export class WatchHub {
   #deliver(w: Watcher, change: Change, cache: MessageCache): number {
     if (change.revision <= w.position || w.failure) return 0;
     w.position = change.revision;
+    const inst = change.kind === "put" ? change.instance : change.prev;
+    // History replay hands every change to every watcher; live dispatch is already scoped by the indexes.
+    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return 0;
     const f = w.spec.filter;
     const before = change.prev !== undefined && matches(f, change.prev);
     let m: WatchResponse | undefined;
@@ -193,13 +205,14 @@ export class WatchHub {
     }
     if (m === undefined) return 0;
     w.queue.push(m);
-    if (w.queue.length > this.limits.maxWatchQueue) {
+    if (w.pending === undefined && w.queue.length - Math.max(w.head, w.replayEnd) > this.limits.maxWatchQueue) {
       w.failure = limitReached(
         "max-watch-queue",
         this.limits.maxWatchQueue,
         `the watcher fell behind; resume with start_revision=${w.sent}`,
       );
       w.queue = [];
+      w.head = 0;
       this.metrics?.watcherCutOff();
     }
     w.wake();
@@ -211,7 +224,7 @@ export class WatchHub {
     const interval = this.timing.watchProgressIntervalMs;
     let m: WatchResponse | undefined;
     for (const w of this.#all) {
-      if (w.pending !== undefined || w.queue.length > 0 || now - w.lastSentAt < interval) continue;
+      if (w.pending !== undefined || w.head < w.queue.length || now - w.lastSentAt < interval) continue;
       m ??= create(WatchResponseSchema, { type: WatchEventType.PROGRESS, revision: this.#revision, stale: this.store.status().stale });
       if (this.#revision > w.position) w.position = this.#revision;
       w.queue.push(m);
