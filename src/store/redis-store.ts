@@ -156,8 +156,8 @@ export class RedisStore implements Store {
    * lone beat waits one round trip, not a timer.
    */
   heartbeat(key: InstanceKey, beat: Beat): Promise<void> {
-    this.#checkWritable();
     return new Promise((resolve, reject) => {
+      this.#checkWritable(); // thrown inside the executor, so the caller gets a rejection
       this.#beats.push({ key: instanceKeyString(key), beat, resolve, reject });
       if (!this.#beatsScheduled && !this.#beatsInFlight) {
         this.#beatsScheduled = true;
