@@ -1,0 +1,355 @@
+import { EventEmitter } from "node:events";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
+import type { InstanceKey, InstanceRecord } from "../registry/types.js";
+import { Backoff, delay, type BackoffOptions } from "./backoff.js";
+import { instanceFromProto } from "./instance-from-proto.js";
+import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
+
+/** What a service says about one of its instances. */
+export interface RegistrationSpec {
+  /** Defaults to "default". */
+  readonly namespace?: string;
+  readonly service: string;
+  /** Left out, the registry assigns one; the SDK keeps it for re-registrations. */
+  readonly id?: string;
+  readonly host: string;
+  readonly port: number;
+  /** Defaults to HEALTHY. */
+  readonly status?: InstanceStatus;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly weight?: number;
+  readonly zone?: string;
+  /** Lease length in milliseconds; default 10 000. 0 registers without a lease (SEMANTICS 2.5). */
+  readonly ttlMs?: number;
+  /** Time between beats; default a third of the TTL (10 s without a lease). */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** Options of a Registrar. */
+export interface RegistrarOptions {
+  /** Registry nodes, tried in order on failure; default ROSTER_REGISTRY, then 127.0.0.1:7420. */
+  readonly registry?: RegistryAddresses;
+  /** Reconnect delays; the longest delay is also capped at the beat interval of each instance. */
+  readonly backoff?: BackoffOptions;
+  /** Deadline of Register and Deregister calls, in milliseconds; default 5000. */
+  readonly callTimeoutMs?: number;
+}
+
+/** Where a registration stands. */
+export type RegistrationState = "registering" | "registered" | "reconnecting" | "closed";
+
+/** What went wrong before a reconnect. */
+export interface ReconnectInfo {
+  /** Failed attempts in a row, from 1. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The node that failed. */
+  readonly registry: string;
+  readonly error: ConnectError;
+}
+
+/** Events of one registration. */
+export interface RegistrationEvents {
+  /** Registered (first time, or again after the registry lost the instance). */
+  registered: [instance: InstanceRecord, created: boolean];
+  /** The stream or a call failed; the SDK retries after `delayMs` (on the next node, for a network failure). */
+  reconnecting: [info: ReconnectInfo];
+  /** The registry no longer knows the instance (it expired, or a memory registry restarted); the SDK re-registers. */
+  lost: [error: ConnectError];
+  /** A refusal that retrying will not fix, or a failed deregistration. Only emitted when someone listens. */
+  error: [error: ConnectError];
+}
+
+/** Registrar events: those of every registration, with the registration first. */
+export type RegistrarEvents = { [K in keyof RegistrationEvents]: [registration: Registration, ...RegistrationEvents[K]] };
+
+// Codes a retry cannot fix: the request itself is wrong or not allowed.
+const permanent = new Set([Code.InvalidArgument, Code.FailedPrecondition, Code.PermissionDenied, Code.Unauthenticated, Code.Unimplemented]);
+
+/**
+ * The serving side of the SDK: registers instances and keeps them alive.
+ * Every instance gets its own Heartbeat stream, and all streams to one
+ * registry node share one HTTP/2 connection.
+ *
+ * @example
+ * const registrar = new Registrar({ registry: "10.0.0.5:7420,10.0.0.6:7420" });
+ * const me = await registrar.register({ service: "echo", host: "10.0.1.7", port: 50051 });
+ * me.setLoad(inFlight);
+ * drainOnSignal(registrar, { waitMs: 5000 });
+ */
+export class Registrar extends EventEmitter<RegistrarEvents> {
+  readonly #endpoints: RegistryEndpoints;
+  readonly #options: RegistrarOptions;
+  readonly #registrations = new Set<Registration>();
+  #closed = false;
+
+  constructor(options: RegistrarOptions = {}) {
+    super();
+    this.#options = options;
+    this.#endpoints = new RegistryEndpoints(options.registry);
+  }
+
+  /** The registrations that are not closed. */
+  get registrations(): readonly Registration[] {
+    return [...this.#registrations];
+  }
+
+  /**
+   * Registers an instance and keeps it registered until `close()`. Resolves
+   * once the registry has it; while no node answers, it keeps retrying (see
+   * the `reconnecting` event). Rejects when the registry refuses the spec
+   * (INVALID_ARGUMENT and the like), since no retry would change the answer.
+   */
+  async register(spec: RegistrationSpec): Promise<Registration> {
+    if (this.#closed) throw new ConnectError("the registrar is closed", Code.FailedPrecondition);
+    const r = new Registration(spec, this.#endpoints, this.#options, (reg) => this.#registrations.delete(reg));
+    for (const event of ["registered", "reconnecting", "lost", "error"] as const) {
+      r.on(event, (...args: unknown[]) => {
+        if (event !== "error" || this.listenerCount("error") > 0) (this.emit as (e: string, ...a: unknown[]) => boolean)(event, r, ...args);
+      });
+    }
+    this.#registrations.add(r);
+    await r.started;
+    return r;
+  }
+
+  /** Deregisters every instance and closes the connections. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#registrations].map((r) => r.close()));
+    this.#endpoints.close();
+  }
+}
+
+/**
+ * One registered instance, kept alive by its Heartbeat stream. Obtained from
+ * `Registrar.register`.
+ */
+export class Registration extends EventEmitter<RegistrationEvents> {
+  /** Settles when the first Register succeeds (or is refused for good). */
+  readonly started: Promise<void>;
+  readonly #spec: RegistrationSpec;
+  readonly #endpoints: RegistryEndpoints;
+  readonly #callTimeoutMs: number;
+  readonly #intervalMs: number;
+  readonly #backoff: Backoff;
+  readonly #closing = new AbortController();
+  readonly #onClosed: (r: Registration) => void;
+  readonly #loop: Promise<void>;
+  #id: string;
+  #status: InstanceStatus;
+  #sentStatus: InstanceStatus | undefined;
+  #load: number | undefined;
+  #state: RegistrationState = "registering";
+  #instance: InstanceRecord | undefined;
+  #kick: (() => void) | undefined;
+  #closed: Promise<void> | undefined;
+
+  /** @internal Use `Registrar.register`. */
+  constructor(spec: RegistrationSpec, endpoints: RegistryEndpoints, options: RegistrarOptions, onClosed: (r: Registration) => void) {
+    super();
+    this.#spec = spec;
+    this.#endpoints = endpoints;
+    this.#onClosed = onClosed;
+    this.#callTimeoutMs = options.callTimeoutMs ?? 5000;
+    const ttlMs = spec.ttlMs ?? 10_000;
+    this.#intervalMs = spec.heartbeatIntervalMs ?? (ttlMs > 0 ? Math.max(100, Math.floor(ttlMs / 3)) : 10_000);
+    // A restarted registry must see the instance again within one beat interval (SEMANTICS 7.1), so no wait may exceed it.
+    this.#backoff = new Backoff({ ...options.backoff, maxMs: Math.min(options.backoff?.maxMs ?? 5000, this.#intervalMs) });
+    this.#id = spec.id ?? "";
+    this.#status = spec.status ?? InstanceStatus.HEALTHY;
+    let started!: { resolve: () => void; reject: (e: unknown) => void };
+    this.started = new Promise((resolve, reject) => (started = { resolve, reject }));
+    this.#loop = this.#run(started);
+  }
+
+  /** The instance id (assigned by the registry when the spec had none). */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** The identity of the instance. */
+  get key(): InstanceKey {
+    return { namespace: this.#spec.namespace || "default", service: this.#spec.service, id: this.#id };
+  }
+
+  get state(): RegistrationState {
+    return this.#state;
+  }
+
+  /** The instance as the registry returned it from the last Register. */
+  get instance(): InstanceRecord | undefined {
+    return this.#instance;
+  }
+
+  /** The status this instance reports. */
+  get status(): InstanceStatus {
+    return this.#status;
+  }
+
+  /**
+   * Reports a new status. It goes out on a beat sent at once rather than
+   * waiting for the next interval: a drain that sets STOPPING wants callers
+   * to stop picking the instance now (SEMANTICS 6.1).
+   */
+  setStatus(status: InstanceStatus): void {
+    this.#status = status;
+    this.#kick?.();
+  }
+
+  /** Reports the instance's load (in-flight requests) on the next regular beat. */
+  setLoad(load: number): void {
+    this.#load = Math.max(0, Math.round(load));
+  }
+
+  /**
+   * Ends the Heartbeat stream and deregisters the instance, so watchers see
+   * it leave at once (SEMANTICS 2.3). A failed deregistration is reported as
+   * an `error` event; the lease then runs out by itself.
+   */
+  close(): Promise<void> {
+    return (this.#closed ??= (async () => {
+      this.#state = "closed";
+      this.#closing.abort();
+      await this.#loop;
+      this.#onClosed(this);
+      if (this.#id === "" || this.#instance === undefined) return;
+      let failure: ConnectError | undefined;
+      for (let i = 0; i < this.#endpoints.urls.length; i++) {
+        const ep = this.#endpoints.current();
+        try {
+          await ep.client.deregister(this.key, { timeoutMs: this.#callTimeoutMs });
+          return;
+        } catch (e) {
+          failure = ConnectError.from(e);
+          if (failure.code === Code.NotFound) return;
+          this.#endpoints.failover(ep);
+        }
+      }
+      if (failure) this.#error(failure);
+    })());
+  }
+
+  async #run(started: { resolve: () => void; reject: (e: unknown) => void }): Promise<void> {
+    const closing = this.#closing.signal;
+    let registered = false;
+    let everRegistered = false;
+    let lostInARow = 0;
+    while (!closing.aborted) {
+      const ep = this.#endpoints.current();
+      try {
+        if (!registered) {
+          const res = await ep.client.register(this.#registerRequest(), { signal: closing, timeoutMs: this.#callTimeoutMs });
+          this.#instance = instanceFromProto(res.instance!);
+          this.#id = this.#instance.id;
+          this.#sentStatus = this.#instance.status;
+          registered = everRegistered = true;
+          this.#state = "registered";
+          started.resolve();
+          this.emit("registered", this.#instance, res.created);
+        }
+        await this.#heartbeat(ep, () => {
+          lostInARow = 0;
+          this.#state = "registered";
+        });
+      } catch (e) {
+        if (closing.aborted) break;
+        const error = ConnectError.from(e);
+        let wait = true;
+        if (error.code === Code.NotFound && registered) {
+          registered = false;
+          this.emit("lost", error);
+          // The first loss is answered at once; only a registry that keeps forgetting us gets backoff.
+          wait = lostInARow++ > 0;
+        } else if (permanent.has(error.code)) {
+          if (!everRegistered) {
+            this.#state = "closed";
+            started.reject(error);
+            this.#onClosed(this);
+            return;
+          }
+          this.#error(error);
+        } else {
+          this.#endpoints.failover(ep);
+        }
+        if (wait) {
+          this.#state = "reconnecting";
+          const delayMs = this.#backoff.next();
+          this.emit("reconnecting", { attempt: this.#backoff.attempt, delayMs, registry: ep.url, error });
+          await delay(delayMs, closing);
+        }
+      }
+    }
+    started.reject(new ConnectError("closed before the instance was registered", Code.Canceled));
+  }
+
+  /** Runs one Heartbeat stream until it fails or the registration closes. */
+  async #heartbeat(ep: RegistryEndpoint, healthy: () => void): Promise<void> {
+    const stream = new AbortController();
+    const onClose = () => stream.abort();
+    this.#closing.signal.addEventListener("abort", onClose, { once: true });
+    // A stream that outlives one beat interval proves the node works: later failures start the backoff over.
+    const proven = setTimeout(() => {
+      this.#backoff.reset();
+      healthy();
+    }, this.#intervalMs + 50);
+    try {
+      await ep.client.heartbeat(this.#beats(stream.signal), { signal: stream.signal });
+      throw new ConnectError("the registry ended the heartbeat stream", Code.Unavailable);
+    } finally {
+      clearTimeout(proven);
+      stream.abort();
+      this.#closing.signal.removeEventListener("abort", onClose);
+      this.#kick = undefined;
+    }
+  }
+
+  async *#beats(signal: AbortSignal): AsyncGenerator<MessageInitShape<typeof HeartbeatRequestSchema>> {
+    // The first message names the instance and restates the status, so a node reached after a failover has it right.
+    this.#sentStatus = this.#status;
+    yield { ...this.key, status: this.#status, ...(this.#load !== undefined ? { load: this.#load } : {}) };
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.#intervalMs);
+        signal.addEventListener("abort", done, { once: true });
+        this.#kick = done;
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+      });
+      if (signal.aborted) return;
+      const status = this.#status !== this.#sentStatus ? this.#status : InstanceStatus.UNSPECIFIED;
+      this.#sentStatus = this.#status;
+      yield { status, ...(this.#load !== undefined ? { load: this.#load } : {}) };
+    }
+  }
+
+  #registerRequest(): RegisterRequest {
+    const s = this.#spec;
+    const ttlMs = s.ttlMs ?? 10_000;
+    return create(RegisterRequestSchema, {
+      namespace: s.namespace ?? "",
+      service: s.service,
+      id: this.#id,
+      host: s.host,
+      port: s.port,
+      status: this.#status,
+      tags: [...(s.tags ?? [])],
+      metadata: { ...s.metadata },
+      weight: s.weight ?? 0,
+      zone: s.zone ?? "",
+      ttl: ttlMs > 0 ? create(DurationSchema, { seconds: BigInt(Math.floor(ttlMs / 1000)), nanos: (ttlMs % 1000) * 1e6 }) : undefined,
+    });
+  }
+
+  #error(error: ConnectError): void {
+    // EventEmitter throws an unheard "error"; a registration problem must never crash the service it describes.
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+  }
+}
