@@ -1,0 +1,24 @@
+/**
+ * The Roster client SDK: keep instances registered (Registrar), keep a live
+ * local copy of services (ServiceCache), and balance grpc-js and Connect
+ * clients over them.
+ */
+export { Registrar, Registration } from "./registrar.js";
+export type { RegistrarEvents, RegistrarOptions, RegistrationEvents, RegistrationSpec, RegistrationState, ReconnectInfo } from "./registrar.js";
+export { drain, drainOnSignal } from "./drain.js";
+export type { DrainOnSignalOptions, DrainOptions, DrainTarget } from "./drain.js";
+export { ServiceCache } from "./service-cache.js";
+export type { CacheChange, InstanceChange, PickOptions, ServiceCacheEvents, ServiceCacheOptions, StaleChange, WatchRetry, WatchTarget } from "./service-cache.js";
+export { registerRosterResolver, registryChannelOption, roundRobinServiceConfig } from "./grpc-resolver.js";
+export type { RosterResolverOptions } from "./grpc-resolver.js";
+export { parseRosterTarget } from "./roster-target.js";
+export type { RosterTarget } from "./roster-target.js";
+export { createBalancedTransport } from "./connect-balancer.js";
+export type { BalancedTransportOptions } from "./connect-balancer.js";
+export { Backoff } from "./backoff.js";
+export type { BackoffOptions } from "./backoff.js";
+export { defaultRegistry, registryEnvVar } from "./registry-endpoints.js";
+export type { RegistryAddresses } from "./registry-endpoints.js";
+export { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
+export type { PickStrategy } from "../registry/pick.js";
+export type { InstanceRecord } from "../registry/types.js";
