@@ -10,15 +10,19 @@ import { describeStoreContract, spec } from "./store-contract.js";
 let redis: TestRedis;
 let prefixes = 0;
 
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.close();
-});
+describe("RedisStore", () => {
+  // Inside a describe, not at file level: file-level hooks are root hooks that would run for every test file.
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.close();
+  });
 
-// A fresh prefix per store gives each contract test an empty registry without flushing the server.
-describeStoreContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
+  // A fresh prefix per store gives each contract test an empty registry without flushing the server.
+  describeStoreContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
+  describeNodes();
+});
 
 /** One registry node on the test Redis, recording what it delivers and says. */
 interface Node {
@@ -36,169 +40,172 @@ function assertGapless(seen: readonly Change[]): void {
   for (let i = 1; i < seen.length; i++) assert.equal(seen[i]!.revision, seen[i - 1]!.revision + 1n, `revision after ${seen[i - 1]!.revision}`);
 }
 
-describe("RedisStore: several nodes on one Redis", function () {
-  this.timeout(30_000);
-  let nodes: Node[] = [];
-  let prefix = "";
+/** The tests of several stores (nodes) sharing one Redis; run inside the suite that owns the server. */
+function describeNodes(): void {
+  describe("several nodes on one Redis", function () {
+    this.timeout(30_000);
+    let nodes: Node[] = [];
+    let prefix = "";
 
-  async function node(limits: Partial<Limits> = {}, timing: Partial<Timing> = {}): Promise<Node> {
-    const config = resolveConfig({ limits: { minTtlMs: 200, ...limits }, timing: { sweepIntervalMs: 50, ...timing } });
-    const stale: [boolean, string][] = [];
-    const store = await RedisStore.connect(redis.url, {
-      limits: config.limits,
-      timing: config.timing,
-      prefix,
-      onStale: (s, detail) => stale.push([s, detail]),
+    async function node(limits: Partial<Limits> = {}, timing: Partial<Timing> = {}): Promise<Node> {
+      const config = resolveConfig({ limits: { minTtlMs: 200, ...limits }, timing: { sweepIntervalMs: 50, ...timing } });
+      const stale: [boolean, string][] = [];
+      const store = await RedisStore.connect(redis.url, {
+        limits: config.limits,
+        timing: config.timing,
+        prefix,
+        onStale: (s, detail) => stale.push([s, detail]),
+      });
+      const seen: Change[] = [];
+      store.subscribe((c) => seen.push(c));
+      const n = { store, seen, stale };
+      nodes.push(n);
+      return n;
+    }
+
+    beforeEach(() => {
+      prefix = `nodes-${++prefixes}`;
     });
-    const seen: Change[] = [];
-    store.subscribe((c) => seen.push(c));
-    const n = { store, seen, stale };
-    nodes.push(n);
-    return n;
-  }
+    afterEach(async () => {
+      await Promise.all(nodes.map((n) => n.store.close()));
+      nodes = [];
+    });
 
-  beforeEach(() => {
-    prefix = `nodes-${++prefixes}`;
-  });
-  afterEach(async () => {
-    await Promise.all(nodes.map((n) => n.store.close()));
-    nodes = [];
-  });
-
-  it("a change made through any node reaches every node, in the same order (4.5)", async () => {
-    const [a, b, c] = [await node(), await node(), await node()];
-    const writes: Promise<unknown>[] = [];
-    for (let i = 0; i < 30; i++) writes.push([a, b, c][i % 3]!.store.register(spec({ id: `i${i}`, ttlMs: 5000 })));
-    await Promise.all(writes);
-    await Promise.all([
-      a.store.heartbeat(spec({ id: "i1" }), { status: InstanceStatus.STOPPING }),
-      b.store.deregister(spec({ id: "i2" })),
-      c.store.register(spec({ id: "i3", port: 9 })),
-    ]);
-    const total = 33;
-    await until("every node has every change", () => [a, b, c].every((n) => n.seen.length === total));
-    for (const n of [a, b, c]) {
-      assertGapless(n.seen);
-      assert.equal(n.store.status().revision, a.seen.at(-1)!.revision);
-      assert.equal((await n.store.list("default", "echo")).instances.length, 29);
-    }
-    const order = (n: Node) => n.seen.map((ch) => `${ch.revision}:${ch.kind}:${ch.kind === "put" ? ch.instance.id : ch.prev.id}`);
-    assert.deepEqual(order(b), order(a));
-    assert.deepEqual(order(c), order(a));
-  });
-
-  it("a node that starts later loads the state and reaches back into the stream (4.2)", async () => {
-    const a = await node();
-    for (let i = 0; i < 5; i++) await a.store.register(spec({ id: `i${i}` }));
-    const b = await node();
-    assert.equal(b.store.status().revision, a.store.status().revision);
-    assert.equal((await b.store.list("default")).instances.length, 5);
-    const back = await b.store.changesSince(a.seen[1]!.revision);
-    assert.ok(back !== "compacted");
-    assert.deepEqual(back.map((c) => c.revision), a.seen.slice(2).map((c) => c.revision));
-  });
-
-  it("limits count every node's instances", async () => {
-    const [a, b] = [await node({ maxInstancesPerService: 2 }), await node({ maxInstancesPerService: 2 })];
-    await a.store.register(spec({ id: "x" }));
-    await b.store.register(spec({ id: "y" }));
-    await assert.rejects(a.store.register(spec({ id: "z" })), (e) => e instanceof RosterError && e.kind === "resource_exhausted");
-  });
-
-  it("several nodes sweeping at once remove each expired lease exactly once (2.1)", async () => {
-    const opts: [Partial<Limits>, Partial<Timing>] = [{}, { sweepIntervalMs: 20, expiryProtectionThreshold: 1 }];
-    const [a, b, c] = [await node(...opts), await node(...opts), await node(...opts)];
-    await Promise.all(Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.store.register(spec({ id: `i${i}`, ttlMs: 300 }))));
-    const deletes = (n: Node) => n.seen.filter((ch) => ch.kind === "delete");
-    await until("every lease expired on every node", () => [a, b, c].every((n) => deletes(n).length >= 60));
-    await sleep(100);
-    for (const n of [a, b, c]) {
-      const ids = deletes(n).map((ch) => (ch.kind === "delete" ? `${ch.cause}:${ch.prev.id}` : ""));
-      assert.equal(ids.length, 60);
-      assert.equal(new Set(ids).size, 60);
-      assert.ok(ids.every((id) => id.startsWith("expired:")));
-      assertGapless(n.seen);
-      assert.equal(n.store.status().leases, 0);
-    }
-  });
-
-  it("a lease registered on one node lives on heartbeats to another, and survives that node closing (2.2)", async () => {
-    const [a, b, c] = [await node(), await node(), await node()];
-    await a.store.register(spec({ ttlMs: 400 }));
-    for (let i = 0; i < 5; i++) {
-      await sleep(100);
-      await b.store.heartbeat(spec(), { load: i });
-    }
-    await b.store.close(); // the node carrying the heartbeats goes away
-    for (let i = 0; i < 6; i++) {
-      await sleep(100);
-      await a.store.heartbeat(spec(), {});
-    }
-    assert.deepEqual(c.seen.map((ch) => ch.kind), ["put"], "no removal and no duplicate on a watching node");
-    assert.ok(await c.store.get(spec()));
-  });
-
-  it("a starting node gives leases it has not seen renewed one TTL of grace (2.6)", async () => {
-    const a = await node({}, { expiryProtectionThreshold: 1 });
-    await a.store.register(spec({ ttlMs: 600 }));
-    await a.store.close();
-    nodes = [];
-    await sleep(800); // the lease is overdue, with no node running
-    const started = Date.now();
-    const b = await node({}, { expiryProtectionThreshold: 1 });
-    await until("the lease expires after the grace", () => b.seen.some((ch) => ch.kind === "delete"), 5000);
-    const after = Date.now() - started;
-    assert.ok(after >= 500, `expired ${after} ms after the node started`);
-  });
-
-  it("through a Redis outage: writes are refused, reads go on stale, no lease expires, nothing is lost (7.2)", async () => {
-    const [a, b] = [await node(), await node()];
-    for (let i = 0; i < 4; i++) await [a, b][i % 2]!.store.register(spec({ id: `i${i}`, ttlMs: 1000 }));
-    let beating = true;
-    const beats = (async () => {
-      while (beating) {
-        await Promise.all([0, 1, 2, 3].map((i) => [a, b][i % 2]!.store.heartbeat(spec({ id: `i${i}` }), {}).catch(() => {})));
-        await sleep(150);
+    it("a change made through any node reaches every node, in the same order (4.5)", async () => {
+      const [a, b, c] = [await node(), await node(), await node()];
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 30; i++) writes.push([a, b, c][i % 3]!.store.register(spec({ id: `i${i}`, ttlMs: 5000 })));
+      await Promise.all(writes);
+      await Promise.all([
+        a.store.heartbeat(spec({ id: "i1" }), { status: InstanceStatus.STOPPING }),
+        b.store.deregister(spec({ id: "i2" })),
+        c.store.register(spec({ id: "i3", port: 9 })),
+      ]);
+      const total = 33;
+      await until("every node has every change", () => [a, b, c].every((n) => n.seen.length === total));
+      for (const n of [a, b, c]) {
+        assertGapless(n.seen);
+        assert.equal(n.store.status().revision, a.seen.at(-1)!.revision);
+        assert.equal((await n.store.list("default", "echo")).instances.length, 29);
       }
-    })();
-    try {
-      await redis.stop();
-      await until("both nodes notice", () => a.store.status().stale && b.store.status().stale);
-      await assert.rejects(a.store.register(spec({ id: "new" })), isUnavailable);
-      await assert.rejects(b.store.heartbeat(spec({ id: "i0" }), {}), isUnavailable);
-      const during = await b.store.list("default", "echo");
-      assert.equal(during.stale, true);
-      assert.equal(during.instances.length, 4);
-      assert.equal((await a.store.listServices("default")).stale, true);
-      await sleep(1500); // longer than the TTL: every deadline in Redis is now past
-      await redis.restart();
-      await until("both nodes recover", () => !a.store.status().stale && !b.store.status().stale, 10_000);
-      await sleep(1500); // longer than the TTL again, with heartbeats back
-      await a.store.register(spec({ id: "after" }));
-      await until("b sees the write made on a", () => b.seen.some((ch) => ch.kind === "put" && ch.instance.id === "after"));
-    } finally {
-      beating = false;
-      await beats;
-    }
-    for (const n of [a, b]) {
-      assert.deepEqual(n.seen.filter((ch) => ch.kind === "delete"), [], "no lease may expire because of the outage");
-      assertGapless(n.seen);
-      assert.deepEqual(n.stale.map(([s]) => s), [true, false]);
-      assert.equal((await n.store.list("default", "echo")).stale, false);
-    }
-    assert.deepEqual(a.seen.map((c) => c.revision), b.seen.map((c) => c.revision));
-  });
+      const order = (n: Node) => n.seen.map((ch) => `${ch.revision}:${ch.kind}:${ch.kind === "put" ? ch.instance.id : ch.prev.id}`);
+      assert.deepEqual(order(b), order(a));
+      assert.deepEqual(order(c), order(a));
+    });
 
-  it("a Redis that comes back empty: the node reloads and says so, and revisions never go backwards (7.2)", async () => {
-    const a = await node();
-    await a.store.register(spec({ id: "x" }));
-    const before = a.store.status().revision;
-    await redis.stop({ keepData: false });
-    await redis.restart();
-    await until("the node recovers", () => !a.store.status().stale, 10_000);
-    assert.match(a.stale.at(-1)![1], /without this registry's state/);
-    assert.equal(a.store.status().instances, 0);
-    const r = await a.store.register(spec({ id: "y" }));
-    assert.ok(r.revision > before, `revision ${r.revision} after ${before}`);
+    it("a node that starts later loads the state and reaches back into the stream (4.2)", async () => {
+      const a = await node();
+      for (let i = 0; i < 5; i++) await a.store.register(spec({ id: `i${i}` }));
+      const b = await node();
+      assert.equal(b.store.status().revision, a.store.status().revision);
+      assert.equal((await b.store.list("default")).instances.length, 5);
+      const back = await b.store.changesSince(a.seen[1]!.revision);
+      assert.ok(back !== "compacted");
+      assert.deepEqual(back.map((c) => c.revision), a.seen.slice(2).map((c) => c.revision));
+    });
+
+    it("limits count every node's instances", async () => {
+      const [a, b] = [await node({ maxInstancesPerService: 2 }), await node({ maxInstancesPerService: 2 })];
+      await a.store.register(spec({ id: "x" }));
+      await b.store.register(spec({ id: "y" }));
+      await assert.rejects(a.store.register(spec({ id: "z" })), (e) => e instanceof RosterError && e.kind === "resource_exhausted");
+    });
+
+    it("several nodes sweeping at once remove each expired lease exactly once (2.1)", async () => {
+      const opts: [Partial<Limits>, Partial<Timing>] = [{}, { sweepIntervalMs: 20, expiryProtectionThreshold: 1 }];
+      const [a, b, c] = [await node(...opts), await node(...opts), await node(...opts)];
+      await Promise.all(Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.store.register(spec({ id: `i${i}`, ttlMs: 300 }))));
+      const deletes = (n: Node) => n.seen.filter((ch) => ch.kind === "delete");
+      await until("every lease expired on every node", () => [a, b, c].every((n) => deletes(n).length >= 60));
+      await sleep(100);
+      for (const n of [a, b, c]) {
+        const ids = deletes(n).map((ch) => (ch.kind === "delete" ? `${ch.cause}:${ch.prev.id}` : ""));
+        assert.equal(ids.length, 60);
+        assert.equal(new Set(ids).size, 60);
+        assert.ok(ids.every((id) => id.startsWith("expired:")));
+        assertGapless(n.seen);
+        assert.equal(n.store.status().leases, 0);
+      }
+    });
+
+    it("a lease registered on one node lives on heartbeats to another, and survives that node closing (2.2)", async () => {
+      const [a, b, c] = [await node(), await node(), await node()];
+      await a.store.register(spec({ ttlMs: 400 }));
+      for (let i = 0; i < 5; i++) {
+        await sleep(100);
+        await b.store.heartbeat(spec(), { load: i });
+      }
+      await b.store.close(); // the node carrying the heartbeats goes away
+      for (let i = 0; i < 6; i++) {
+        await sleep(100);
+        await a.store.heartbeat(spec(), {});
+      }
+      assert.deepEqual(c.seen.map((ch) => ch.kind), ["put"], "no removal and no duplicate on a watching node");
+      assert.ok(await c.store.get(spec()));
+    });
+
+    it("a starting node gives leases it has not seen renewed one TTL of grace (2.6)", async () => {
+      const a = await node({}, { expiryProtectionThreshold: 1 });
+      await a.store.register(spec({ ttlMs: 600 }));
+      await a.store.close();
+      nodes = [];
+      await sleep(800); // the lease is overdue, with no node running
+      const started = Date.now();
+      const b = await node({}, { expiryProtectionThreshold: 1 });
+      await until("the lease expires after the grace", () => b.seen.some((ch) => ch.kind === "delete"), 5000);
+      const after = Date.now() - started;
+      assert.ok(after >= 500, `expired ${after} ms after the node started`);
+    });
+
+    it("through a Redis outage: writes are refused, reads go on stale, no lease expires, nothing is lost (7.2)", async () => {
+      const [a, b] = [await node(), await node()];
+      for (let i = 0; i < 4; i++) await [a, b][i % 2]!.store.register(spec({ id: `i${i}`, ttlMs: 1000 }));
+      let beating = true;
+      const beats = (async () => {
+        while (beating) {
+          await Promise.all([0, 1, 2, 3].map((i) => [a, b][i % 2]!.store.heartbeat(spec({ id: `i${i}` }), {}).catch(() => {})));
+          await sleep(150);
+        }
+      })();
+      try {
+        await redis.stop();
+        await until("both nodes notice", () => a.store.status().stale && b.store.status().stale);
+        await assert.rejects(a.store.register(spec({ id: "new" })), isUnavailable);
+        await assert.rejects(b.store.heartbeat(spec({ id: "i0" }), {}), isUnavailable);
+        const during = await b.store.list("default", "echo");
+        assert.equal(during.stale, true);
+        assert.equal(during.instances.length, 4);
+        assert.equal((await a.store.listServices("default")).stale, true);
+        await sleep(1500); // longer than the TTL: every deadline in Redis is now past
+        await redis.restart();
+        await until("both nodes recover", () => !a.store.status().stale && !b.store.status().stale, 10_000);
+        await sleep(1500); // longer than the TTL again, with heartbeats back
+        await a.store.register(spec({ id: "after" }));
+        await until("b sees the write made on a", () => b.seen.some((ch) => ch.kind === "put" && ch.instance.id === "after"));
+      } finally {
+        beating = false;
+        await beats;
+      }
+      for (const n of [a, b]) {
+        assert.deepEqual(n.seen.filter((ch) => ch.kind === "delete"), [], "no lease may expire because of the outage");
+        assertGapless(n.seen);
+        assert.deepEqual(n.stale.map(([s]) => s), [true, false]);
+        assert.equal((await n.store.list("default", "echo")).stale, false);
+      }
+      assert.deepEqual(a.seen.map((c) => c.revision), b.seen.map((c) => c.revision));
+    });
+
+    it("a Redis that comes back empty: the node reloads and says so, and revisions never go backwards (7.2)", async () => {
+      const a = await node();
+      await a.store.register(spec({ id: "x" }));
+      const before = a.store.status().revision;
+      await redis.stop({ keepData: false });
+      await redis.restart();
+      await until("the node recovers", () => !a.store.status().stale, 10_000);
+      assert.match(a.stale.at(-1)![1], /without this registry's state/);
+      assert.equal(a.store.status().instances, 0);
+      const r = await a.store.register(spec({ id: "y" }));
+      assert.ok(r.revision > before, `revision ${r.revision} after ${before}`);
+    });
   });
-});
+}

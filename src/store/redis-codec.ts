@@ -1,5 +1,4 @@
-import type { InstanceStatus } from "../registry/types.js";
-import type { Change, InstanceRecord, InstanceSpec, RemovalCause } from "../registry/types.js";
+import type { Change, InstanceRecord, InstanceSpec, InstanceStatus, RemovalCause } from "../registry/types.js";
 
 /*
  * How an instance is written in Redis: one string per instance,
