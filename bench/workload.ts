@@ -1,0 +1,52 @@
+import type { Target } from "./clients.ts";
+import type { RunningServer } from "./servers.ts";
+
+/** How big each workload is; `--quick` scales every count and duration down. */
+export interface Scale {
+  readonly quick: boolean;
+  readonly register: { readonly instances: number; readonly services: number; readonly inFlight: number };
+  readonly heartbeat: { readonly steps: readonly number[]; readonly holdMs: number; readonly ttlSec: number };
+  readonly resolve: { readonly instances: number; readonly callers: number; readonly ms: number };
+  readonly fanout: { readonly sizes: readonly number[]; readonly reps: number };
+  readonly expiry: { readonly instances: number; readonly ttlSec: number; readonly beatMs: number };
+  readonly memory: { readonly instances: number; readonly watchers: number };
+}
+
+export const fullScale: Scale = {
+  quick: false,
+  register: { instances: 10_000, services: 1_000, inFlight: 64 },
+  heartbeat: { steps: [1_000, 5_000, 10_000, 20_000, 50_000], holdMs: 30_000, ttlSec: 10 },
+  resolve: { instances: 10, callers: 64, ms: 10_000 },
+  fanout: { sizes: [1_000, 10_000], reps: 20 },
+  expiry: { instances: 200, ttlSec: 2, beatMs: 500 },
+  memory: { instances: 100_000, watchers: 10_000 },
+};
+
+export const quickScale: Scale = {
+  quick: true,
+  register: { instances: 2_000, services: 200, inFlight: 64 },
+  heartbeat: { steps: [1_000, 5_000], holdMs: 4_000, ttlSec: 10 },
+  resolve: { instances: 10, callers: 64, ms: 2_000 },
+  fanout: { sizes: [1_000], reps: 10 },
+  expiry: { instances: 40, ttlSec: 2, beatMs: 500 },
+  memory: { instances: 10_000, watchers: 1_000 },
+};
+
+/** What a workload gets: a fresh server of one system and a client for it. */
+export interface Context {
+  readonly target: Target;
+  readonly server: RunningServer;
+  readonly scale: Scale;
+  log(message: string): void;
+}
+
+/** A workload's figures for one system: flat, JSON-ready. */
+export type Metrics = Record<string, number | string | boolean | null | readonly object[]>;
+
+export interface Workload {
+  /** Short name, also the key in the JSON results. */
+  readonly name: string;
+  /** Streams per connection are bounded: how many channels the target should spread streams over. */
+  readonly streamChannels: (scale: Scale) => number;
+  run(ctx: Context): Promise<Metrics>;
+}

@@ -1,0 +1,28 @@
+import { percentile, pool, window } from "../measure.ts";
+import type { Workload } from "../workload.ts";
+
+/** Workload 1: registrations over many services, a fixed number in flight. */
+export const register: Workload = {
+  name: "register",
+  streamChannels: () => 1,
+  async run({ target, server, scale }) {
+    const { instances, services, inFlight } = scale.register;
+    const latencies: number[] = [];
+    const w = window(server.pids);
+    await pool(instances, inFlight, async (i) => {
+      const t0 = performance.now();
+      await target.register(`svc-${i % services}`, `inst-${i}`, 60);
+      latencies.push(performance.now() - t0);
+    });
+    const u = w.end();
+    return {
+      ops: instances,
+      perSec: (instances * 1000) / u.wallMs,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      cpuUsPerOp: (u.serverCpuMs * 1000) / instances,
+      serverCores: u.serverCores,
+      generatorCores: u.generatorCores,
+    };
+  },
+};
