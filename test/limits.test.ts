@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { collectWatch } from "./helpers/watch.js";
+import { clientFor, startTestServer, until, type TestServer } from "./helpers/server.js";
+
+function refusedWith(code: Code, mention: string) {
+  return (e: unknown) => {
+    const err = ConnectError.from(e);
+    assert.equal(err.code, code, err.message);
+    assert.ok(err.rawMessage.includes(mention), `"${err.rawMessage}" should mention ${mention}`);
+    return true;
+  };
+}
+
+describe("Limits", () => {
+  let t: TestServer;
+  before(
+    async () =>
+      (t = await startTestServer({
+        limits: { maxTags: 3, maxMetadataEntries: 4, maxMetadataBytes: 256, maxInstancesPerService: 3, maxInstances: 5, maxStreamsPerConnection: 3, maxWatchers: 4, maxWeight: 100 },
+      })),
+  );
+  after(() => t.close());
+
+  it("refuses too many tags and too much metadata with RESOURCE_EXHAUSTED naming the limit", async () => {
+    await assert.rejects(t.client.register({ service: "lim", host: "h", port: 1, tags: ["a", "b", "c", "d"] }), refusedWith(Code.ResourceExhausted, "max-tags"));
+    const five = Object.fromEntries(["a", "b", "c", "d", "e"].map((k) => [k, "v"]));
+    await assert.rejects(t.client.register({ service: "lim", host: "h", port: 1, metadata: five }), refusedWith(Code.ResourceExhausted, "max-metadata-entries"));
+    await assert.rejects(t.client.register({ service: "lim", host: "h", port: 1, metadata: { k: "x".repeat(300) } }), refusedWith(Code.ResourceExhausted, "max-metadata-bytes"));
+    await assert.rejects(t.client.register({ service: "lim", host: "h", port: 1, weight: 101 }), refusedWith(Code.InvalidArgument, "weight"));
+  });
+
+  it("refuses instances over max-instances-per-service and max-instances, and keeps serving", async () => {
+    for (const id of ["a", "b", "c"]) await t.client.register({ service: "full", id, host: "h", port: 1 });
+    await assert.rejects(t.client.register({ service: "full", id: "d", host: "h", port: 1 }), refusedWith(Code.ResourceExhausted, "max-instances-per-service"));
+    await t.client.register({ service: "full", id: "a", host: "h", port: 2 }); // an update is not a new instance
+    await t.client.register({ service: "other", id: "a", host: "h", port: 1 });
+    await t.client.register({ service: "other", id: "b", host: "h", port: 1 });
+    await assert.rejects(t.client.register({ service: "third", id: "a", host: "h", port: 1 }), refusedWith(Code.ResourceExhausted, "max-instances"));
+    assert.equal((await t.client.resolve({ service: "full" })).instances.length, 3, "nothing lost");
+    for (const id of ["a", "b"]) await t.client.deregister({ service: "other", id });
+  });
+
+  it("refuses streams over max-streams-per-connection; other connections are unaffected", async () => {
+    const watches = [0, 1, 2].map(() => collectWatch(t.client, { service: "full" }));
+    await Promise.all(watches.map((w) => w.waitFor(4)));
+    const fourth = collectWatch(t.client, { service: "full" });
+    await until("refusal", () => fourth.ended);
+    refusedWith(Code.ResourceExhausted, "max-streams-per-connection")(fourth.error);
+    const elsewhere = collectWatch(clientFor(t.url), { service: "full" });
+    await elsewhere.waitFor(4);
+    // Over max-watchers (4) on a third connection.
+    const fifth = collectWatch(clientFor(t.url), { service: "full" });
+    await until("refusal", () => fifth.ended);
+    refusedWith(Code.ResourceExhausted, "max-watchers")(fifth.error);
+    for (const w of [...watches, elsewhere]) {
+      assert.equal(w.ended, false, "earlier streams go on");
+      await w.stop();
+    }
+    // Slots come back when streams end.
+    const again = collectWatch(t.client, { service: "full" });
+    await again.waitFor(4);
+    await again.stop();
+  });
+});
