@@ -189,7 +189,7 @@ function describeNodes(): void {
       for (const n of [a, b]) {
         assert.deepEqual(n.seen.filter((ch) => ch.kind === "delete"), [], "no lease may expire because of the outage");
         assertGapless(n.seen);
-        assert.deepEqual(n.stale.map(([s]) => s), [true, false]);
+        assert.deepEqual(n.stale.map(([s]) => s), [true, false], JSON.stringify(n.stale));
         assert.equal((await n.store.list("default", "echo")).stale, false);
       }
       assert.deepEqual(a.seen.map((c) => c.revision), b.seen.map((c) => c.revision));

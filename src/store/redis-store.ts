@@ -408,7 +408,9 @@ export class RedisStore implements Store {
    * while Redis was away.
    */
   async #recover(): Promise<void> {
-    if (this.#main.status !== "ready") return;
+    // Both connections must be back: the reader reconnects on its own schedule, and a
+    // node declared fresh before it is would go stale again at its next XREAD.
+    if (this.#main.status !== "ready" || this.#reader.status !== "ready") return;
     const [epoch, revision, now, lost] = (await this.#run("rosterHello", [String(this.#applied), this.#epoch, randomUUID()], true)) as string[];
     let detail: string;
     const wiped = lost === "1" || epoch !== this.#epoch;
