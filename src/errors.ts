@@ -54,8 +54,17 @@ export function unavailable(message: string): RosterError {
 
 /** Maps any thrown value to the `ConnectError` a client receives. */
 export function toConnectError(reason: unknown): ConnectError {
-  if (reason instanceof RosterError) {
+  if (isRosterError(reason)) {
     return new ConnectError(reason.message, codes[reason.kind]);
   }
   return ConnectError.from(reason);
+}
+
+/**
+ * True for a RosterError. Checked by shape as well as class, because a module
+ * loaded twice (as loaders may do for mixed static and dynamic imports) has two
+ * RosterError classes.
+ */
+export function isRosterError(e: unknown): e is RosterError {
+  return e instanceof RosterError || (e instanceof Error && e.name === "RosterError" && typeof (e as RosterError).kind === "string" && (e as RosterError).kind in codes);
 }

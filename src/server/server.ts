@@ -50,12 +50,17 @@ export interface StartOptions {
  */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RosterServer> {
   const log = options.log ?? createLogger(config.logLevel);
+  let hub: WatchHub | undefined;
   const store = await createStore(config, {
+    onResync: (detail) => {
+      log.warn({ event: "store_resync" }, detail);
+      hub?.resync(detail);
+    },
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
     onStale: (stale, detail) => (stale ? log.warn({ event: "store_stale", stale }, detail) : log.info({ event: "store_stale", stale }, detail)),
   });
   const metrics = new Metrics();
-  const hub = new WatchHub(store, config.limits, config.timing, metrics);
+  hub = new WatchHub(store, config.limits, config.timing, metrics);
   const stopMetrics = metrics.attach(store, hub);
   const stopLog = logLifecycle(store, log);
   const shutdown = new AbortController();

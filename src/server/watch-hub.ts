@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { RemovalReason, WatchEventType, WatchResponseSchema, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits, Timing } from "../config.js";
-import { RosterError, limitReached } from "../errors.js";
+import { RosterError, limitReached, unavailable } from "../errors.js";
 import { matches, type Filter } from "../registry/filter.js";
 import { serviceKeyString, type Change, type InstanceRecord } from "../registry/types.js";
 import type { Store } from "../store/store.js";
@@ -72,6 +72,20 @@ export class WatchHub {
   /** Open Watch streams. */
   get watchers(): number {
     return this.#all.size;
+  }
+
+  /**
+   * Ends every open stream with UNAVAILABLE because the store could not deliver
+   * some changes; clients resume from their last revision and, history being
+   * gone, get a reset and a fresh snapshot (SEMANTICS 4.2: never a silent skip).
+   */
+  resync(detail: string): void {
+    for (const w of this.#all) {
+      w.failure = unavailable(`this node's change feed was interrupted (${detail}); resume from your last revision`);
+      w.queue = [];
+      w.head = 0;
+      w.wake();
+    }
   }
 
   /** Stops the hub; open streams end when their signals abort. */

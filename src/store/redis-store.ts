@@ -402,8 +402,8 @@ export class RedisStore implements Store {
    * Runs once Redis answers again after an outage (or after this node fell
    * behind the stream). The node catches up from the stream when it can; if
    * Redis lost its data or trimmed the stream past the node, it reloads, and
-   * the changes in between are not delivered to subscribers (the Store
-   * interface has no way to say "start over"), which the onStale detail says.
+   * the changes in between are not delivered to subscribers; onResync tells
+   * the server so watchers start over.
    * Either way, leases get one TTL of grace from now: no client could renew
    * while Redis was away.
    */
@@ -427,6 +427,7 @@ export class RedisStore implements Store {
     }
     this.#graceFrom = Number(now);
     this.#setStale(false, detail);
+    if (wiped || this.#needsReload) this.options.onResync?.(detail);
   }
 
   /**

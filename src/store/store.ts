@@ -40,6 +40,12 @@ export interface StoreOptions {
   readonly onProtection?: (active: boolean, detail: string) => void;
   /** Told when the store loses or regains its backend (a Redis outage). */
   readonly onStale?: (stale: boolean, detail: string) => void;
+  /**
+   * Told when the store had to reload and could not deliver some changes to
+   * subscribers (its backend lost data, or trimmed history the node had not
+   * read): every view built from the feed must start over.
+   */
+  readonly onResync?: (detail: string) => void;
 }
 
 /**
