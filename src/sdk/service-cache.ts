@@ -1,4 +1,4 @@
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { WatchEventType, type RemovalReason } from "../../gen/roster/v1/registry_pb.js";
@@ -136,6 +136,8 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
     this.#namespace = options.namespace || "default";
     this.#protectEmptyMs = options.protectEmptyMs ?? 0;
     this.#backoff = options.backoff;
+    // Every service's stream and every waiting reader listens to the one closing signal; many services are normal, not a leak.
+    setMaxListeners(0, this.#closing.signal);
     for (const t of options.services) {
       const target = typeof t === "string" ? { service: t } : t;
       if (this.#watches.has(target.service)) throw new Error(`roster: service ${target.service} is listed twice`);
