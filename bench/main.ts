@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     run.results[w.name] = {};
     for (const system of systems) {
       log(`${w.name} on ${system}…`);
+      const began = performance.now();
       let server: RunningServer | undefined;
       const channels = w.streamChannels(scale);
       try {
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
         run.results[w.name]![system] = { error: message.split("\n")[0]! };
       } finally {
         await server?.stop();
+        log(`  (${((performance.now() - began) / 1000).toFixed(1)} s)`);
       }
     }
   }

@@ -4,6 +4,8 @@ import type { RunningServer } from "./servers.ts";
 /** How big each workload is; `--quick` scales every count and duration down. */
 export interface Scale {
   readonly quick: boolean;
+  /** Pause before a measurement window, so start-up work and garbage from setup settle. */
+  readonly settleMs: number;
   readonly register: { readonly instances: number; readonly services: number; readonly inFlight: number };
   readonly heartbeat: { readonly steps: readonly number[]; readonly holdMs: number; readonly ttlSec: number };
   readonly resolve: { readonly instances: number; readonly callers: number; readonly ms: number };
@@ -14,6 +16,7 @@ export interface Scale {
 
 export const fullScale: Scale = {
   quick: false,
+  settleMs: 2_000,
   register: { instances: 10_000, services: 1_000, inFlight: 64 },
   heartbeat: { steps: [1_000, 5_000, 10_000, 20_000, 50_000], holdMs: 30_000, ttlSec: 10 },
   resolve: { instances: 10, callers: 64, ms: 10_000 },
@@ -24,12 +27,13 @@ export const fullScale: Scale = {
 
 export const quickScale: Scale = {
   quick: true,
-  register: { instances: 2_000, services: 200, inFlight: 64 },
-  heartbeat: { steps: [1_000, 5_000], holdMs: 4_000, ttlSec: 10 },
+  settleMs: 500,
+  register: { instances: 600, services: 60, inFlight: 64 },
+  heartbeat: { steps: [500, 1_500], holdMs: 2_000, ttlSec: 10 },
   resolve: { instances: 10, callers: 64, ms: 2_000 },
-  fanout: { sizes: [1_000], reps: 10 },
-  expiry: { instances: 40, ttlSec: 2, beatMs: 500 },
-  memory: { instances: 10_000, watchers: 1_000 },
+  fanout: { sizes: [500], reps: 5 },
+  expiry: { instances: 10, ttlSec: 2, beatMs: 500 },
+  memory: { instances: 2_000, watchers: 200 },
 };
 
 /** What a workload gets: a fresh server of one system and a client for it. */

@@ -42,7 +42,7 @@ export const expiry: Workload = {
       beat();
       timers[i] = setInterval(beat, beatMs);
     });
-    await sleep(1_500);
+    await sleep(scale.settleMs + 1_000);
     const done = new Promise<void>((r) => (allRemoved = r));
     for (let i = 0; i < instances; i++) {
       setTimeout(() => clearInterval(timers[i]), (i * ttlSec * 1000) / instances);

@@ -52,7 +52,7 @@ export const fanout: Workload = {
       const watchers = await openWatchers(target, service, n, (id) => {
         if (id === expect && ++seen === n) allSeen();
       });
-      await sleep(1_000);
+      await sleep(scale.settleMs);
       const times: number[] = [];
       const w = window(server.pids);
       for (let rep = 0; rep < scale.fanout.reps; rep++) {
@@ -79,7 +79,7 @@ export const fanout: Workload = {
       out[`${n}.generatorCores`] = u.generatorCores;
       out[`${n}.serverCores`] = u.serverCores;
       log(`  ${n} watchers: p50 ${out[`${n}.p50Ms`]!.toFixed(1)} ms, p99 ${out[`${n}.p99Ms`]!.toFixed(1)} ms, ${out[`${n}.cpuUsPerEvent`]!.toFixed(2)} µs/event`);
-      await sleep(500);
+      await sleep(scale.settleMs);
     }
     return out;
   },

@@ -88,7 +88,7 @@ export const heartbeat: Workload = {
           lastBeat.push(performance.now());
           b.beat();
         });
-        await sleep(2_000);
+        await sleep(scale.settleMs);
         const sent0 = sent;
         maxGap = 0;
         const w = window(server.pids);

@@ -13,17 +13,17 @@ export const memory: Workload = {
   streamChannels: (scale) => Math.max(2, Math.ceil(scale.memory.watchers / 2_500)),
   async run({ target, server, scale, log }) {
     const { instances, watchers } = scale.memory;
-    await sleep(1_000);
+    await sleep(scale.settleMs);
     const rss0 = sampleProcs(server.pids).rss;
     const open = await openWatchers(target, "idle", watchers, () => {});
-    await sleep(2_000);
+    await sleep(scale.settleMs);
     const rss1 = sampleProcs(server.pids).rss;
     let done = 0;
     await pool(instances, 128, async (i) => {
       await target.register(`mem-${Math.floor(i / 100)}`, `inst-${i}`, 3_600);
       if (++done % 20_000 === 0) log(`  ${done} instances registered`);
     });
-    await sleep(2_000);
+    await sleep(scale.settleMs);
     const rss2 = sampleProcs(server.pids).rss;
     const present = await target.count();
     for (const w of open) w.close();
