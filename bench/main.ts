@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { etcdProbe, etcdTarget, rosterProbe, rosterTarget } from "./clients.ts";
 import { errors, heartbeatTable, summaryTable, writeJson, type RunResults } from "./report.ts";
 import { etcdBinary, redisBinary, rosterAvailable, startEtcd, startRedis, startRoster, type RunningServer, type SystemName } from "./servers.ts";
-import { fullScale, quickScale, type Workload } from "./workload.ts";
+import { fullScale, quickScale, scaleFor, type Workload } from "./workload.ts";
 import { expiry } from "./workloads/expiry.ts";
 import { fanout } from "./workloads/fanout.ts";
 import { heartbeat } from "./workloads/heartbeat.ts";
@@ -81,6 +81,7 @@ async function start(system: SystemName): Promise<RunningServer> {
 async function main(): Promise<void> {
   const notes: string[] = [
     "Roster runs with --expiry-protection-threshold 1 (protection off) in every workload.",
+    ...(args.quick ? ["Quick mode: small counts; a smoke check, not figures to quote (memory per item is dominated by heap growth at these counts)."] : ["Roster on Redis: heartbeat ramp to 10,000 and memory at 20,000 instances only (its CPU and memory include redis-server's)."]),
     "etcd runs with its defaults (fsync on every commit) on the same disk.",
   ];
   const systems = availableSystems(notes);
@@ -100,12 +101,13 @@ async function main(): Promise<void> {
       log(`${w.name} on ${system}…`);
       const began = performance.now();
       let server: RunningServer | undefined;
-      const channels = w.streamChannels(scale);
+      const sized = scaleFor(scale, system);
+      const channels = w.streamChannels(sized);
       try {
         server = await start(system);
         const target = system === "etcd" ? etcdTarget(server.address, { streamChannels: channels }) : rosterTarget(system, server.address, { streamChannels: channels });
         try {
-          run.results[w.name]![system] = await w.run({ target, server, scale, log });
+          run.results[w.name]![system] = await w.run({ target, server, scale: sized, log });
         } finally {
           target.close();
         }

@@ -117,7 +117,7 @@ export const heartbeat: Workload = {
             `server ${step.serverCores.toFixed(2)} cores, generator ${step.generatorCores.toFixed(2)}, ` +
             `${step.falseExpiries} false expiries, ${step.streamErrors} stream errors, max gap ${gap.toFixed(0)} ms`,
         );
-        if (step.falseExpiries > 0) break;
+        if (step.falseExpiries > 0 || !step.generatorKeptUp) break;
       }
     } finally {
       clearInterval(ticker);

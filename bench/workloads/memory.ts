@@ -19,7 +19,7 @@ export const memory: Workload = {
     await sleep(scale.settleMs);
     const rss1 = sampleProcs(server.pids).rss;
     let done = 0;
-    await pool(instances, 128, async (i) => {
+    await pool(instances, 256, async (i) => {
       await target.register(`mem-${Math.floor(i / 100)}`, `inst-${i}`, 3_600);
       if (++done % 20_000 === 0) log(`  ${done} instances registered`);
     });
