@@ -116,6 +116,26 @@ describe("Watch (SEMANTICS 4)", function () {
     assert.equal(w.events.at(-1)!.type, T.SNAPSHOT_COMPLETE);
   });
 
+  it("sends a reset, not another run's history, to a watcher resuming across a memory registry restart (4.2, 7.1)", async () => {
+    const first = await startTestServer();
+    await reg(first, "reborn", "a");
+    const seen = (await first.client.getStatus({})).revision;
+    const port = first.port;
+    await first.close();
+    const second = await startTestServer({ port });
+    try {
+      for (let i = 0; i < 5; i++) await reg(second, "reborn", `n${i}`);
+      const w = collectWatch(second.client, { service: "reborn", startRevision: seen });
+      await w.waitFor(7);
+      await w.stop();
+      assert.equal(w.events[0]!.type, T.RESET);
+      assert.equal(w.events.at(-1)!.type, T.SNAPSHOT_COMPLETE);
+      assert.ok(w.events.at(-1)!.revision > seen, "revisions keep rising across restarts");
+    } finally {
+      await second.close();
+    }
+  });
+
   it("sends progress markers with the current revision on an idle stream (4.4)", async () => {
     const w = collectWatch(t.client, { service: "idle" });
     await until("two progress markers", () => w.progress.length >= 2, 3000);

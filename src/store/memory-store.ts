@@ -40,7 +40,9 @@ export class MemoryStore implements Store {
   readonly #listeners = new Set<ChangeListener>();
   readonly #guard: ExpiryGuard;
   readonly #timer: NodeJS.Timeout;
-  #revision = 0n;
+  // Seeded from the start time (ms × 1000) so revisions keep rising across restarts: a
+  // watcher resuming from a revision of an earlier run gets a reset, never another run's history.
+  #revision = BigInt(Date.now()) * 1000n;
   #leases = 0;
 
   constructor(readonly options: StoreOptions) {
