@@ -1,9 +1,8 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { run, type CliIo } from "../src/cli/main.ts";
-import { startTestServer, until, type TestServer } from "./helpers/server.ts";
+import { freePort, startTestServer, until, type TestServer } from "./helpers/server.ts";
 
 /** An in-process `roster` invocation with captured output and its own Ctrl-C. */
 function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -152,13 +151,3 @@ describe("roster serve (process)", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

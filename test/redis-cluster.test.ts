@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { RemovalReason, WatchEventType, type RegistryService, type WatchResponse } from "../gen/roster/v1/registry_pb.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { clientFor, sleep, until, type TestServer } from "./helpers/server.js";
+import { clientFor, freePort, sleep, startTestServer, until, type TestServer } from "./helpers/server.js";
 import { collectWatch, type Collected } from "./helpers/watch.js";
 
 type RegistryClient = Client<typeof RegistryService>;
@@ -83,7 +82,6 @@ describe("Three registry nodes on one Redis (SEMANTICS 2.2, 4.5, 7.2)", function
   let c: TestServer;
   let prefixes = 0;
   const open: { close(): Promise<void> }[] = [];
-  let startTestServer: typeof import("./helpers/server.js").startTestServer;
 
   async function node(prefix: string): Promise<TestServer> {
     const t = await startTestServer({ store: redis.url, redisPrefix: prefix, limits: { minTtlMs: 200 }, timing: { sweepIntervalMs: 50 } });
@@ -92,10 +90,6 @@ describe("Three registry nodes on one Redis (SEMANTICS 2.2, 4.5, 7.2)", function
   }
 
   before(async () => {
-    // Under mocha + tsx, a file imported statically and dynamically is loaded twice, and
-    // create-store.ts imports redis-store.ts dynamically: the server must come from the
-    // dynamic graph too, or `instanceof RosterError` fails and UNAVAILABLE reaches clients as UNKNOWN.
-    ({ startTestServer } = await import("./helpers/server.js"));
     redis = await startRedis();
   });
   beforeEach(async () => {
@@ -209,13 +203,3 @@ describe("Three registry nodes on one Redis (SEMANTICS 2.2, 4.5, 7.2)", function
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

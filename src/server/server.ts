@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import { setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -64,6 +65,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const stopMetrics = metrics.attach(store, hub);
   const stopLog = logLifecycle(store, log);
   const shutdown = new AbortController();
+  // Every in-flight call links its own signal to this one: many listeners are normal here, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const startedAt = Date.now();
   let serving = true;
 

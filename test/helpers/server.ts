@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from "node:net";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/roster/v1/registry_pb.js";
@@ -46,3 +47,15 @@ export async function until(what: string, ok: () => boolean | Promise<boolean>, 
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A loopback port that was free a moment ago, for processes that need a port before they start. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
