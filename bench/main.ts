@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--only register,resolve] [--systems etcd,roster-memory] [--profile]`
+ * `npm run bench -- --report bench/results/<file>.json` prints the tables of an earlier run.
  *
  * Runs each workload against a fresh server of each system (Roster with the
  * memory store, Roster with the Redis store when redis-server is installed,
@@ -7,12 +8,12 @@
  * with one load generator (this process, @grpc/grpc-js). Prints one markdown
  * table and writes the figures to bench/results/<time>-<mode>.json.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { etcdProbe, etcdTarget, rosterProbe, rosterTarget } from "./clients.ts";
-import { errors, heartbeatTable, summaryTable, writeJson, type RunResults } from "./report.ts";
+import { printReport, writeJson, type RunResults } from "./report.ts";
 import { etcdBinary, redisBinary, rosterAvailable, startEtcd, startRedis, startRoster, type RunningServer, type SystemName } from "./servers.ts";
 import { fullScale, quickScale, scaleFor, type Workload } from "./workload.ts";
 import { expiry } from "./workloads/expiry.ts";
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
     systems: { type: "string" },
     profile: { type: "boolean", default: false },
+    report: { type: "string" },
   },
 });
 
@@ -123,16 +125,12 @@ async function main(): Promise<void> {
   }
   const minutes = (performance.now() - t0) / 60_000;
   notes.push(`Run took ${minutes.toFixed(1)} min; load average at end ${loadavg()[0]!.toFixed(2)}.`);
-  const path = writeJson(run);
-  console.log(`\nRoster benchmark, ${run.mode} mode, ${run.startedAt}\n${run.machine}\n`);
-  console.log(summaryTable(run));
-  if (run.results.heartbeat) console.log(`\nHeartbeat ramp\n\n${heartbeatTable(run)}`);
-  for (const n of notes) console.log(`\n- ${n}`);
-  for (const e of errors(run)) console.log(`- FAILED ${e}`);
-  console.log(`\nResults: ${path}`);
+  printReport(run, writeJson(run));
 }
 
-main().then(
+const runOrReport = args.report ? async () => printReport(JSON.parse(readFileSync(args.report!, "utf8")) as RunResults, args.report!) : main;
+
+runOrReport().then(
   () => process.exit(0),
   (err) => {
     console.error(err);

@@ -128,7 +128,7 @@ function cmp(r: RunResults, g: Get, ok: (a: number, b: number) => boolean): bool
 }
 
 function fmt(v: number | undefined, digits: number): string {
-  if (v === undefined) return "–";
+  if (v === undefined || Number.isNaN(v)) return "–";
   return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
@@ -160,6 +160,7 @@ export function heartbeatTable(r: RunResults): string {
       body.push([
         s,
         fmt(x.instances, 0),
+        (x.registered ?? x.instances) === x.instances ? fmt(x.registerSec, 0) : `${fmt(x.registered, 0)} in ${fmt(x.registerSec, 0)} (budget out)`,
         fmt(x.beatsPerSec, 0),
         fmt(x.cpuUsPerBeat, 1),
         fmt(x.serverCores, 2),
@@ -172,7 +173,18 @@ export function heartbeatTable(r: RunResults): string {
       ]);
     }
   }
-  return table(["System", "Instances", "Beats/s sent", "Server CPU µs/beat", "Server cores", "Generator cores", "Server RSS MiB", "False expiries", "Stream errors", "Max beat gap ms", "Generator kept up"], body);
+  return table(["System", "Instances", "Registered in s", "Beats/s sent", "Server CPU µs/beat", "Server cores", "Generator cores", "Server RSS MiB", "False expiries", "Stream errors", "Max beat gap ms", "Generator kept up"], body);
+}
+
+/** Prints the whole report: tables, notes, failures. */
+export function printReport(r: RunResults, path: string): void {
+  console.log(`\nRoster benchmark, ${r.mode} mode, ${r.startedAt}\n${r.machine}\n`);
+  console.log(summaryTable(r));
+  if (r.results.heartbeat) console.log(`\nHeartbeat ramp\n\n${heartbeatTable(r)}`);
+  console.log("");
+  for (const n of r.notes) console.log(`- ${n}`);
+  for (const e of errors(r)) console.log(`- FAILED ${e}`);
+  console.log(`\nResults: ${path}`);
 }
 
 /** Failures, one line each. */

@@ -7,7 +7,8 @@ export interface Scale {
   /** Pause before a measurement window, so start-up work and garbage from setup settle. */
   readonly settleMs: number;
   readonly register: { readonly instances: number; readonly services: number; readonly inFlight: number };
-  readonly heartbeat: { readonly steps: readonly number[]; readonly holdMs: number; readonly ttlSec: number };
+  /** `registerBudgetMs` bounds each step's registrations: a server too busy to finish them in time ends the ramp. */
+  readonly heartbeat: { readonly steps: readonly number[]; readonly holdMs: number; readonly ttlSec: number; readonly registerBudgetMs: number };
   readonly resolve: { readonly instances: number; readonly callers: number; readonly ms: number };
   readonly fanout: { readonly sizes: readonly number[]; readonly reps: number };
   readonly expiry: { readonly instances: number; readonly ttlSec: number; readonly beatMs: number };
@@ -18,7 +19,7 @@ export const fullScale: Scale = {
   quick: false,
   settleMs: 2_000,
   register: { instances: 10_000, services: 1_000, inFlight: 64 },
-  heartbeat: { steps: [1_000, 5_000, 10_000, 20_000, 50_000], holdMs: 30_000, ttlSec: 10 },
+  heartbeat: { steps: [1_000, 5_000, 10_000, 20_000, 50_000], holdMs: 30_000, ttlSec: 10, registerBudgetMs: 45_000 },
   resolve: { instances: 10, callers: 64, ms: 10_000 },
   fanout: { sizes: [1_000, 10_000], reps: 20 },
   expiry: { instances: 200, ttlSec: 2, beatMs: 500 },
@@ -29,7 +30,7 @@ export const quickScale: Scale = {
   quick: true,
   settleMs: 500,
   register: { instances: 600, services: 60, inFlight: 64 },
-  heartbeat: { steps: [500, 1_500], holdMs: 2_000, ttlSec: 10 },
+  heartbeat: { steps: [500, 1_500], holdMs: 2_000, ttlSec: 10, registerBudgetMs: 15_000 },
   resolve: { instances: 10, callers: 64, ms: 2_000 },
   fanout: { sizes: [500], reps: 5 },
   expiry: { instances: 10, ttlSec: 2, beatMs: 500 },

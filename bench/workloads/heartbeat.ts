@@ -5,6 +5,10 @@ import type { Workload } from "../workload.ts";
 /** One step of the heartbeat ramp. */
 export interface HeartbeatStep {
   readonly instances: number;
+  /** Instances registered for the step: fewer than `instances` when registration ran out of its budget. */
+  readonly registered: number;
+  /** Time the step's registrations took, while the earlier instances kept beating. */
+  readonly registerSec: number;
   /** Beats per second the generator sent during the hold. */
   readonly beatsPerSec: number;
   readonly cpuUsPerBeat: number;
@@ -25,6 +29,9 @@ export interface HeartbeatStep {
 
 const perService = 100;
 
+/** A step whose registrations did not finish within the budget: no hold was measured. */
+const notReached = { beatsPerSec: NaN, cpuUsPerBeat: NaN, serverCores: NaN, generatorCores: NaN, serverRssMiB: NaN, maxGapMs: NaN, generatorKeptUp: false };
+
 /**
  * Workload 2: ramp the number of instances that each beat once a second, hold
  * each step, and count instances the registry expired although they beat.
@@ -35,7 +42,7 @@ export const heartbeat: Workload = {
   name: "heartbeat",
   streamChannels: (scale) => Math.max(4, Math.ceil(Math.max(...scale.heartbeat.steps) / 5_000)),
   async run({ target, server, scale, log }) {
-    const { steps, holdMs, ttlSec } = scale.heartbeat;
+    const { steps, holdMs, ttlSec, registerBudgetMs } = scale.heartbeat;
     const beaters: Beater[] = [];
     const lastBeat: number[] = [];
     const lost = new Set<number>();
@@ -69,7 +76,13 @@ export const heartbeat: Workload = {
         const lostBefore = lost.size;
         const errorsBefore = streamErrors;
         const from = beaters.length;
+        const regStart = performance.now();
+        let overBudget = false;
         await pool(n - from, 64, async (j) => {
+          if (performance.now() - regStart > registerBudgetMs) {
+            overBudget = true;
+            return;
+          }
           const i = from + j;
           const reg = await target.register(`hb-${Math.floor(i / perService)}`, `inst-${i}`, ttlSec);
           // Slots are taken in order of completion, not by instance number.
@@ -88,6 +101,12 @@ export const heartbeat: Workload = {
           lastBeat.push(performance.now());
           b.beat();
         });
+        const registerSec = (performance.now() - regStart) / 1000;
+        if (overBudget) {
+          log(`  ${n} instances: only ${beaters.length} registered in ${registerSec.toFixed(0)} s (server saturated); ramp stopped, ${lost.size - lostBefore} false expiries meanwhile`);
+          results.push({ ...notReached, instances: n, registered: beaters.length, registerSec, falseExpiries: lost.size - lostBefore, streamErrors: streamErrors - errorsBefore, lostReasons: [...reasons.entries()].map(([r, c]) => `${c}× ${r}`) });
+          break;
+        }
         await sleep(scale.settleMs);
         const sent0 = sent;
         maxGap = 0;
@@ -100,6 +119,8 @@ export const heartbeat: Workload = {
         const missing = Math.max(0, n - lost.size - present);
         const step: HeartbeatStep = {
           instances: n,
+          registered: n,
+          registerSec,
           beatsPerSec: (beats * 1000) / u.wallMs,
           cpuUsPerBeat: (u.serverCpuMs * 1000) / beats,
           serverCores: u.serverCores,
@@ -115,7 +136,7 @@ export const heartbeat: Workload = {
         log(
           `  ${n} instances: ${step.beatsPerSec.toFixed(0)} beats/s, ${step.cpuUsPerBeat.toFixed(1)} µs/beat, ` +
             `server ${step.serverCores.toFixed(2)} cores, generator ${step.generatorCores.toFixed(2)}, ` +
-            `${step.falseExpiries} false expiries, ${step.streamErrors} stream errors, max gap ${gap.toFixed(0)} ms`,
+            `${step.falseExpiries} false expiries, ${step.streamErrors} stream errors, max gap ${gap.toFixed(0)} ms, registered in ${registerSec.toFixed(0)} s`,
         );
         if (step.falseExpiries > 0 || !step.generatorKeptUp) break;
       }
