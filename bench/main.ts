@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         log(`  failed: ${message}`);
-        run.results[w.name]![system] = { error: message.split("\n")[0]! };
+        run.results[w.name]![system] = { error: message.split("\n").filter((l) => l.trim()).slice(0, 4).join(" / ") };
       } finally {
         await server?.stop();
         log(`  (${((performance.now() - began) / 1000).toFixed(1)} s)`);
