@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import {
   DeregisterResponseSchema,
   GetStatusResponseSchema,
@@ -11,7 +11,20 @@ import {
   ResolveResponseSchema,
   ServiceSummarySchema,
   Strategy,
+  type DeregisterRequest,
+  type DeregisterResponse,
+  type GetStatusRequest,
+  type GetStatusResponse,
   type HeartbeatRequest,
+  type HeartbeatResponse,
+  type ListServicesRequest,
+  type ListServicesResponse,
+  type RegisterRequest,
+  type RegisterResponse,
+  type ResolveRequest,
+  type ResolveResponse,
+  type WatchRequest,
+  type WatchResponse,
 } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits } from "../config.js";
 import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
@@ -21,7 +34,7 @@ import { InstanceStatus, type InstanceKey } from "../registry/types.js";
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
 import type { Store } from "../store/store.js";
 import { instanceToProto } from "./convert.js";
-import type { StreamLimiter } from "./stream-limiter.js";
+import { connectionKey, type StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
 /** What the service implementation needs from the server around it. */
@@ -43,11 +56,31 @@ const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> 
   [Strategy.LEAST_LOADED]: "least_loaded",
 };
 
+/** What a handler needs to know about its call, whichever front end (Connect or the gRPC fast path) carries it. */
+export interface CallContext {
+  /** Aborts when the client cancels, the deadline passes or the node shuts down (with UNAVAILABLE). */
+  readonly signal: AbortSignal;
+  /** The HTTP/2 session or socket the call arrived on, for per-connection limits. */
+  readonly connection: object | undefined;
+}
+
+/** The RegistryService handlers, independent of the RPC framework that calls them. */
+export interface RegistryHandlers {
+  register(req: RegisterRequest, call: CallContext): Promise<RegisterResponse>;
+  deregister(req: DeregisterRequest, call: CallContext): Promise<DeregisterResponse>;
+  heartbeat(reqs: AsyncIterable<HeartbeatRequest>, call: CallContext): Promise<HeartbeatResponse>;
+  watch(req: WatchRequest, call: CallContext): AsyncIterable<WatchResponse>;
+  resolve(req: ResolveRequest, call: CallContext): Promise<ResolveResponse>;
+  listServices(req: ListServicesRequest, call: CallContext): Promise<ListServicesResponse>;
+  getStatus(req: GetStatusRequest, call: CallContext): Promise<GetStatusResponse>;
+}
+
 /**
  * The RegistryService handlers. Each validates its request, calls the store,
- * and lets `toConnectError` turn domain errors into gRPC codes (SEMANTICS 1-5).
+ * and throws domain errors that the front ends map to gRPC codes with
+ * `toConnectError` (SEMANTICS 1-5).
  */
-export function registryServiceImpl(deps: RegistryServiceDeps): ServiceImpl<typeof RegistryService> {
+export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   const { store, hub, limits, streams } = deps;
   const picker = new Picker();
 
@@ -62,12 +95,12 @@ export function registryServiceImpl(deps: RegistryServiceDeps): ServiceImpl<type
       return create(DeregisterResponseSchema, { revision: change.revision });
     },
 
-    async heartbeat(reqs, ctx) {
-      const release = streams.acquire(ctx);
+    async heartbeat(reqs, call) {
+      const release = streams.acquire(call.connection);
       try {
         let key: InstanceKey | undefined;
         let beats = 0n;
-        for await (const req of abortable(reqs, ctx)) {
+        for await (const req of abortable(reqs, call.signal)) {
           key = key === undefined ? validateKey(req, limits) : sameInstance(key, req);
           const status = validateStatus(req.status);
           await store.heartbeat(key, { ...(status !== undefined ? { status } : {}), ...(req.load !== undefined ? { load: req.load } : {}) });
@@ -80,13 +113,13 @@ export function registryServiceImpl(deps: RegistryServiceDeps): ServiceImpl<type
       }
     },
 
-    async *watch(req, ctx) {
-      const release = streams.acquire(ctx);
+    async *watch(req, call) {
+      const release = streams.acquire(call.connection);
       try {
         const namespace = validateNamespace(req.namespace, limits);
         const service = req.service === "" ? undefined : validateService(req.service, limits);
         const filter = validateFilter(req.filter, limits);
-        yield* hub.watch({ namespace, service, filter, startRevision: req.startRevision }, ctx.signal);
+        yield* hub.watch({ namespace, service, filter, startRevision: req.startRevision }, call.signal);
       } finally {
         release();
       }
@@ -140,8 +173,18 @@ export function registryServiceImpl(deps: RegistryServiceDeps): ServiceImpl<type
   };
 }
 
-/** Registers the service on a router, mapping every thrown error through `toConnectError`. */
-export function registerRegistryService(router: ConnectRouter, impl: ServiceImpl<typeof RegistryService>): void {
+/** Registers the handlers on a Connect router (gRPC-Web, Connect, and gRPC the fast path left), mapping every thrown error through `toConnectError`. */
+export function registerRegistryService(router: ConnectRouter, h: RegistryHandlers): void {
+  const call = (ctx: HandlerContext): CallContext => ({ signal: ctx.signal, connection: ctx.values.get(connectionKey) });
+  const impl = {
+    register: (req: RegisterRequest, ctx: HandlerContext) => h.register(req, call(ctx)),
+    deregister: (req: DeregisterRequest, ctx: HandlerContext) => h.deregister(req, call(ctx)),
+    heartbeat: (reqs: AsyncIterable<HeartbeatRequest>, ctx: HandlerContext) => h.heartbeat(reqs, call(ctx)),
+    watch: (req: WatchRequest, ctx: HandlerContext) => h.watch(req, call(ctx)),
+    resolve: (req: ResolveRequest, ctx: HandlerContext) => h.resolve(req, call(ctx)),
+    listServices: (req: ListServicesRequest, ctx: HandlerContext) => h.listServices(req, call(ctx)),
+    getStatus: (req: GetStatusRequest, ctx: HandlerContext) => h.getStatus(req, call(ctx)),
+  };
   router.service(RegistryService, impl, {
     interceptors: [
       (next) => async (req) => {
@@ -174,9 +217,8 @@ function sameInstance(key: InstanceKey, req: HeartbeatRequest): InstanceKey {
   return key;
 }
 
-/** Ends an iteration with the context's abort reason (e.g. UNAVAILABLE on shutdown) instead of waiting for the next message. */
-async function* abortable<T>(it: AsyncIterable<T>, ctx: HandlerContext): AsyncIterable<T> {
-  const signal = ctx.signal;
+/** Ends an iteration with the signal's abort reason (e.g. UNAVAILABLE on shutdown) instead of waiting for the next message. */
+async function* abortable<T>(it: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
   const iterator = it[Symbol.asyncIterator]();
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {

@@ -10,7 +10,8 @@ import type { Store } from "../store/store.js";
 import { registerHealthService } from "./health-service.js";
 import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { registerRegistryService, registryServiceImpl } from "./registry-service.js";
+import { GrpcFastPath } from "./grpc-fast-path.js";
+import { registerRegistryService, registryHandlers } from "./registry-service.js";
 import { StreamLimiter, connectionKey, connectionOf } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { version } from "../version.js";
@@ -70,7 +71,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const startedAt = Date.now();
   let serving = true;
 
-  const impl = registryServiceImpl({
+  const handlers = registryHandlers({
     store,
     hub,
     limits: config.limits,
@@ -81,7 +82,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const handler = connectNodeAdapter({
     routes(router) {
-      registerRegistryService(router, impl);
+      registerRegistryService(router, handlers);
       registerHealthService(router, () => serving);
     },
     shutdownSignal: shutdown.signal,
@@ -90,7 +91,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
 
   const sessions = new Set<http2.ServerHttp2Session>();
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, handler);
+  const fast = new GrpcFastPath(handlers);
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, (req, res) => {
+    if (!fast.handle(req, res)) handler(req, res);
+  });
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -118,7 +122,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       log.info({ event: "shutdown" }, "shutting down");
       h2.close();
       h1?.close();
-      shutdown.abort(new ConnectError("the registry node is shutting down", Code.Unavailable));
+      const reason = new ConnectError("the registry node is shutting down", Code.Unavailable);
+      fast.shutdown(reason);
+      shutdown.abort(reason);
       hub.close();
       for (const s of sessions) s.close();
       for (const s of sockets) s.end();

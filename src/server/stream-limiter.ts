@@ -1,4 +1,4 @@
-import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { createContextKey } from "@connectrpc/connect";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { limitReached } from "../errors.js";
@@ -21,8 +21,7 @@ export class StreamLimiter {
   constructor(readonly max: number) {}
 
   /** Takes a slot for the call's connection; the returned function gives it back. */
-  acquire(ctx: HandlerContext): () => void {
-    const conn = ctx.values.get(connectionKey);
+  acquire(conn: object | undefined): () => void {
     if (conn === undefined) return () => {};
     const n = this.#open.get(conn) ?? 0;
     if (n >= this.max) throw limitReached("max-streams-per-connection", this.max);
