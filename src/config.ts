@@ -38,6 +38,8 @@ export interface Limits {
   readonly maxWatchers: number;
   /** Most events queued for one watcher before it is cut off with RESOURCE_EXHAUSTED. */
   readonly maxWatchQueue: number;
+  /** Largest request message, in bytes. */
+  readonly maxMessageBytes: number;
 }
 
 /** How leases and history behave. */
@@ -92,6 +94,7 @@ export const defaultLimits: Limits = {
   maxStreamsPerConnection: 10_000,
   maxWatchers: 100_000,
   maxWatchQueue: 10_000,
+  maxMessageBytes: 4 * 1024 * 1024,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -159,6 +162,7 @@ const limitHelp: Record<keyof Limits, string> = {
   maxStreamsPerConnection: "most Heartbeat/Watch streams per connection",
   maxWatchers: "most Watch streams per node",
   maxWatchQueue: "events queued per watcher before it is cut off",
+  maxMessageBytes: "largest request message (bytes)",
 };
 
 const timingHelp: Record<keyof Timing, string> = {

@@ -5,9 +5,6 @@ import { RegistryService } from "../../gen/roster/v1/registry_pb.js";
 import { toConnectError } from "../errors.js";
 import type { CallContext, RegistryHandlers } from "./registry-service.js";
 
-/** The most bytes one request message may have on the fast path, as in Connect's default. */
-export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-
 interface Route {
   readonly method: DescMethod;
   readonly input: DescMessage;
@@ -34,7 +31,10 @@ export class GrpcFastPath {
   readonly #calls = new Set<AbortController>();
   #closing: ConnectError | undefined;
 
-  constructor(handlers: RegistryHandlers) {
+  constructor(
+    handlers: RegistryHandlers,
+    readonly maxMessageBytes: number,
+  ) {
     for (const method of RegistryService.methods) {
       const handler = (handlers as unknown as Record<string, Route["handler"]>)[method.localName]!.bind(handlers);
       this.#routes.set(`/${RegistryService.typeName}/${method.name}`, { method, input: method.input, output: method.output, handler });
@@ -77,7 +77,7 @@ export class GrpcFastPath {
     const timer = ms === undefined ? undefined : setTimeout(() => controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), ms);
     try {
       if (this.#closing) throw this.#closing;
-      const reader = new FrameReader(stream);
+      const reader = new FrameReader(stream, this.maxMessageBytes);
       switch (route.method.methodKind) {
         case "unary": {
           const res = await route.handler(decode(route.input, await reader.single()), call);
@@ -196,7 +196,10 @@ class FrameReader {
   #error: ConnectError | undefined;
   #wake: (() => void) | undefined;
 
-  constructor(readonly stream: http2.ServerHttp2Stream) {
+  constructor(
+    readonly stream: http2.ServerHttp2Stream,
+    readonly maxBytes: number,
+  ) {
     stream.on("data", (chunk: Buffer) => this.#push(chunk));
     stream.once("end", () => this.#finish());
     stream.once("close", () => this.#finish());
@@ -249,8 +252,8 @@ class FrameReader {
         this.#error = new ConnectError("compressed message without grpc-encoding", Code.Internal);
         break;
       }
-      if (length > MAX_MESSAGE_BYTES) {
-        this.#error = new ConnectError(`request message of ${length} bytes is over the limit of ${MAX_MESSAGE_BYTES}`, Code.ResourceExhausted);
+      if (length > this.maxBytes) {
+        this.#error = new ConnectError(`limit max-message-bytes=${this.maxBytes} reached: the request message has ${length} bytes`, Code.ResourceExhausted);
         break;
       }
       if (buf.length < 5 + length) break;

@@ -86,12 +86,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registerHealthService(router, () => serving);
     },
     shutdownSignal: shutdown.signal,
+    readMaxBytes: config.limits.maxMessageBytes,
     contextValues: (req) => createContextValues().set(connectionKey, connectionOf(req)),
     fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
   });
 
   const sessions = new Set<http2.ServerHttp2Session>();
-  const fast = new GrpcFastPath(handlers);
+  const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes);
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, (req, res) => {
     if (!fast.handle(req, res)) handler(req, res);
   });
