@@ -77,7 +77,7 @@ export class GrpcFastPath {
     const timer = ms === undefined ? undefined : setTimeout(() => controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), ms);
     try {
       if (this.#closing) throw this.#closing;
-      const reader = new FrameReader(stream, this.maxMessageBytes);
+      const reader = new FrameReader(stream, this.maxMessageBytes, controller.signal);
       switch (route.method.methodKind) {
         case "unary": {
           const res = await route.handler(decode(route.input, await reader.single()), call);
@@ -199,7 +199,10 @@ class FrameReader {
   constructor(
     readonly stream: http2.ServerHttp2Stream,
     readonly maxBytes: number,
+    signal: AbortSignal,
   ) {
+    // A shutdown or deadline ends a client stream that is waiting for its next message.
+    signal.addEventListener("abort", () => this.#fail(toConnectError(signal.reason)), { once: true });
     stream.on("data", (chunk: Buffer) => this.#push(chunk));
     stream.once("end", () => this.#finish());
     stream.once("close", () => this.#finish());
@@ -235,6 +238,11 @@ class FrameReader {
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
+  }
+
+  #fail(error: ConnectError): void {
+    this.#error ??= error;
+    this.#signal();
   }
 
   #finish(): void {

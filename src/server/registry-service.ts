@@ -68,6 +68,7 @@ export interface CallContext {
 export interface RegistryHandlers {
   register(req: RegisterRequest, call: CallContext): Promise<RegisterResponse>;
   deregister(req: DeregisterRequest, call: CallContext): Promise<DeregisterResponse>;
+  /** `reqs` must end (or throw the abort reason) when `call.signal` aborts. */
   heartbeat(reqs: AsyncIterable<HeartbeatRequest>, call: CallContext): Promise<HeartbeatResponse>;
   watch(req: WatchRequest, call: CallContext): AsyncIterable<WatchResponse>;
   resolve(req: ResolveRequest, call: CallContext): Promise<ResolveResponse>;
@@ -100,7 +101,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       try {
         let key: InstanceKey | undefined;
         let beats = 0n;
-        for await (const req of abortable(reqs, call.signal)) {
+        for await (const req of reqs) {
           key = key === undefined ? validateKey(req, limits) : sameInstance(key, req);
           const status = validateStatus(req.status);
           await store.heartbeat(key, { ...(status !== undefined ? { status } : {}), ...(req.load !== undefined ? { load: req.load } : {}) });
@@ -179,7 +180,7 @@ export function registerRegistryService(router: ConnectRouter, h: RegistryHandle
   const impl = {
     register: (req: RegisterRequest, ctx: HandlerContext) => h.register(req, call(ctx)),
     deregister: (req: DeregisterRequest, ctx: HandlerContext) => h.deregister(req, call(ctx)),
-    heartbeat: (reqs: AsyncIterable<HeartbeatRequest>, ctx: HandlerContext) => h.heartbeat(reqs, call(ctx)),
+    heartbeat: (reqs: AsyncIterable<HeartbeatRequest>, ctx: HandlerContext) => h.heartbeat(abortable(reqs, ctx.signal), call(ctx)),
     watch: (req: WatchRequest, ctx: HandlerContext) => h.watch(req, call(ctx)),
     resolve: (req: ResolveRequest, ctx: HandlerContext) => h.resolve(req, call(ctx)),
     listServices: (req: ListServicesRequest, ctx: HandlerContext) => h.listServices(req, call(ctx)),
