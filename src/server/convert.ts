@@ -1,16 +1,12 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { InstanceSchema, RemovalReason, type Instance } from "../../gen/roster/v1/registry_pb.js";
 import type { InstanceRecord, RemovalCause } from "../registry/types.js";
 
-// Records are immutable, so one wire message per record serves every response and watcher.
-const cache = new WeakMap<InstanceRecord, Instance>();
-
-/** The wire form of an instance record (memoised per record). */
+/** The wire form of an instance record. */
 export function instanceToProto(r: InstanceRecord): Instance {
-  let m = cache.get(r);
-  if (m === undefined) {
-    m = create(InstanceSchema, {
+  return create(InstanceSchema, {
       namespace: r.namespace,
       service: r.service,
       id: r.id,
@@ -27,10 +23,33 @@ export function instanceToProto(r: InstanceRecord): Instance {
       registeredAt: timestampFromMs(r.registeredAt),
       lastHeartbeatAt: timestampFromMs(r.lastHeartbeatAt),
       load: r.load,
-    });
-    cache.set(r, m);
+  });
+}
+
+// Records are immutable, so a record's encoding is made once; bytes, not message
+// objects, are kept: about 150 bytes an instance instead of well over a kilobyte.
+const encoded = new WeakMap<InstanceRecord, Uint8Array>();
+
+/** The protobuf encoding of an instance record (memoised per record). */
+export function instanceBytes(r: InstanceRecord): Uint8Array {
+  let b = encoded.get(r);
+  if (b === undefined) {
+    b = toBinary(InstanceSchema, instanceToProto(r));
+    encoded.set(r, b);
   }
-  return m;
+  return b;
+}
+
+/**
+ * Encodes a ResolveResponse by splicing the instances' cached encodings,
+ * byte for byte what `toBinary(ResolveResponseSchema, ...)` would give.
+ */
+export function encodeResolveResponse(instances: readonly InstanceRecord[], revision: bigint, stale: boolean): Uint8Array {
+  const w = new BinaryWriter();
+  for (const r of instances) w.tag(1, WireType.LengthDelimited).bytes(instanceBytes(r));
+  if (revision !== 0n) w.tag(2, WireType.Varint).uint64(revision);
+  if (stale) w.tag(3, WireType.Varint).bool(true);
+  return w.finish();
 }
 
 /** The wire form of a removal cause. */

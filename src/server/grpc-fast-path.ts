@@ -10,6 +10,8 @@ interface Route {
   readonly input: DescMessage;
   readonly output: DescMessage;
   readonly handler: (req: unknown, call: CallContext) => unknown;
+  /** True when the handler answers with encoded bytes rather than a message. */
+  readonly encoded: boolean;
 }
 
 // Watch messages are shared by every watcher that sees a change the same way: encode each once.
@@ -36,8 +38,11 @@ export class GrpcFastPath {
     readonly maxMessageBytes: number,
   ) {
     for (const method of RegistryService.methods) {
-      const handler = (handlers as unknown as Record<string, Route["handler"]>)[method.localName]!.bind(handlers);
-      this.#routes.set(`/${RegistryService.typeName}/${method.name}`, { method, input: method.input, output: method.output, handler });
+      // Resolve has an encoded variant that splices cached instance bytes instead of building messages.
+      const encoded = method.localName === "resolve";
+      const name = encoded ? "resolveEncoded" : method.localName;
+      const handler = (handlers as unknown as Record<string, Route["handler"]>)[name]!.bind(handlers);
+      this.#routes.set(`/${RegistryService.typeName}/${method.name}`, { method, input: method.input, output: method.output, handler, encoded });
     }
   }
 
@@ -81,7 +86,7 @@ export class GrpcFastPath {
       switch (route.method.methodKind) {
         case "unary": {
           const res = await route.handler(decode(route.input, await reader.single()), call);
-          reply.message(toBinary(route.output, res as never));
+          reply.message(route.encoded ? (res as Uint8Array) : toBinary(route.output, res as never));
           break;
         }
         case "client_streaming": {

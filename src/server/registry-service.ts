@@ -30,10 +30,10 @@ import type { Limits } from "../config.js";
 import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
 import { matches } from "../registry/filter.js";
 import { Picker, type PickStrategy } from "../registry/pick.js";
-import { InstanceStatus, type InstanceKey } from "../registry/types.js";
+import { InstanceStatus, type InstanceKey, type InstanceRecord } from "../registry/types.js";
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
 import type { Store } from "../store/store.js";
-import { instanceToProto } from "./convert.js";
+import { encodeResolveResponse, instanceToProto } from "./convert.js";
 import { connectionKey, type StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
@@ -72,6 +72,8 @@ export interface RegistryHandlers {
   heartbeat(reqs: AsyncIterable<HeartbeatRequest>, call: CallContext): Promise<HeartbeatResponse>;
   watch(req: WatchRequest, call: CallContext): AsyncIterable<WatchResponse>;
   resolve(req: ResolveRequest, call: CallContext): Promise<ResolveResponse>;
+  /** Resolve, answered as an encoded ResolveResponse (the gRPC fast path's hot path). */
+  resolveEncoded(req: ResolveRequest, call: CallContext): Promise<Uint8Array>;
   listServices(req: ListServicesRequest, call: CallContext): Promise<ListServicesResponse>;
   getStatus(req: GetStatusRequest, call: CallContext): Promise<GetStatusResponse>;
 }
@@ -84,6 +86,28 @@ export interface RegistryHandlers {
 export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   const { store, hub, limits, streams } = deps;
   const picker = new Picker();
+
+  /** The instances a Resolve answers with, whichever encoding carries them. */
+  async function resolveView(req: ResolveRequest): Promise<{ instances: InstanceRecord[]; revision: bigint; stale: boolean }> {
+    const namespace = validateNamespace(req.namespace, limits);
+    const service = validateService(req.service, limits);
+    const filter = validateFilter(req.filter, limits);
+    const preferZone = validatePreferZone(req.preferZone, limits);
+    if (!(req.strategy in Strategy)) throw invalidArgument("strategy", `unknown strategy ${req.strategy}`);
+    const snap = await store.list(namespace, service);
+    const matching = snap.instances.filter((i) => matches(filter, i));
+    if (req.strategy === Strategy.UNSPECIFIED) {
+      let list = req.allStatuses ? matching : matching.filter((i) => i.status === InstanceStatus.HEALTHY);
+      if (preferZone !== "") list = [...list.filter((i) => i.zone === preferZone), ...list.filter((i) => i.zone !== preferZone)];
+      return { instances: list, revision: snap.revision, stale: snap.stale };
+    }
+    if (matching.length === 0) throw notFound(`no instance of service ${namespace}/${service} matches`);
+    const picked = picker.pick(matching, strategies[req.strategy], preferZone);
+    if (picked === undefined) {
+      throw new RosterError("unavailable", `service ${namespace}/${service} has ${matching.length} matching instances, none healthy`);
+    }
+    return { instances: [picked], revision: snap.revision, stale: snap.stale };
+  }
 
   return {
     async register(req) {
@@ -127,24 +151,13 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
     },
 
     async resolve(req) {
-      const namespace = validateNamespace(req.namespace, limits);
-      const service = validateService(req.service, limits);
-      const filter = validateFilter(req.filter, limits);
-      const preferZone = validatePreferZone(req.preferZone, limits);
-      if (!(req.strategy in Strategy)) throw invalidArgument("strategy", `unknown strategy ${req.strategy}`);
-      const snap = await store.list(namespace, service);
-      const matching = snap.instances.filter((i) => matches(filter, i));
-      if (req.strategy === Strategy.UNSPECIFIED) {
-        let list = req.allStatuses ? matching : matching.filter((i) => i.status === InstanceStatus.HEALTHY);
-        if (preferZone !== "") list = [...list.filter((i) => i.zone === preferZone), ...list.filter((i) => i.zone !== preferZone)];
-        return create(ResolveResponseSchema, { instances: list.map(instanceToProto), revision: snap.revision, stale: snap.stale });
-      }
-      if (matching.length === 0) throw notFound(`no instance of service ${namespace}/${service} matches`);
-      const picked = picker.pick(matching, strategies[req.strategy], preferZone);
-      if (picked === undefined) {
-        throw new RosterError("unavailable", `service ${namespace}/${service} has ${matching.length} matching instances, none healthy`);
-      }
-      return create(ResolveResponseSchema, { instances: [instanceToProto(picked)], revision: snap.revision, stale: snap.stale });
+      const r = await resolveView(req);
+      return create(ResolveResponseSchema, { instances: r.instances.map(instanceToProto), revision: r.revision, stale: r.stale });
+    },
+
+    async resolveEncoded(req) {
+      const r = await resolveView(req);
+      return encodeResolveResponse(r.instances, r.revision, r.stale);
     },
 
     async listServices(req) {
