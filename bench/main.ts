@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--only register,resolve] [--systems etcd,roster-memory] [--profile]`
- * `npm run bench -- --report bench/results/<file>.json` prints the tables of an earlier run.
+ * `npm run bench -- --report a.json[,b.json]` prints the tables of earlier runs (later files' workloads win).
  *
  * Runs each workload against a fresh server of each system (Roster with the
  * memory store, Roster with the Redis store when redis-server is installed,
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { etcdProbe, etcdTarget, rosterProbe, rosterTarget } from "./clients.ts";
 import { printReport, writeJson, type RunResults } from "./report.ts";
-import { etcdBinary, redisBinary, rosterAvailable, startEtcd, startRedis, startRoster, type RunningServer, type SystemName } from "./servers.ts";
+import { etcdBinary, redisBinary, rosterAvailable, snapshotRoster, startEtcd, startRedis, startRoster, type RunningServer, type SystemName } from "./servers.ts";
 import { fullScale, quickScale, scaleFor, type Workload } from "./workload.ts";
 import { expiry } from "./workloads/expiry.ts";
 import { fanout } from "./workloads/fanout.ts";
@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     "etcd runs with its defaults (fsync on every commit) on the same disk.",
   ];
   const systems = availableSystems(notes);
+  if (systems.some((s) => s.startsWith("roster"))) notes.push(`${snapshotRoster()}, copied at start so that edits during the run do not reach it.`);
   const only = args.only?.split(",");
   const run: RunResults = {
     startedAt: new Date().toISOString(),
@@ -128,7 +129,19 @@ async function main(): Promise<void> {
   printReport(run, writeJson(run));
 }
 
-const runOrReport = args.report ? async () => printReport(JSON.parse(readFileSync(args.report!, "utf8")) as RunResults, args.report!) : main;
+/** `--report a.json,b.json`: later files' results replace earlier ones workload by workload and system by system. */
+async function report(paths: string[]): Promise<void> {
+  const runs = paths.map((p) => JSON.parse(readFileSync(p, "utf8")) as RunResults);
+  const notes = [...runs[0]!.notes];
+  const merged: RunResults = { ...runs[0]!, notes, results: {} };
+  for (const [i, r] of runs.entries()) {
+    for (const [w, bySystem] of Object.entries(r.results)) merged.results[w] = { ...merged.results[w], ...bySystem };
+    if (i > 0) notes.push(`Merged from ${paths[i]} (${r.startedAt}): ${Object.keys(r.results).join(", ")}; ${r.notes.filter((n) => n.startsWith("Roster at")).join(" ")}`);
+  }
+  printReport(merged, paths.join(", "));
+}
+
+const runOrReport = args.report ? () => report(args.report!.split(",")) : main;
 
 runOrReport().then(
   () => process.exit(0),

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,6 +104,33 @@ export function rosterAvailable(): boolean {
   return existsSync(join(repoRoot, "src/cli/main.ts"));
 }
 
+/** Where Roster servers are started from: the tree itself until `snapshotRoster` runs. */
+let rosterRoot = repoRoot;
+
+/**
+ * Copies the server's sources (src, gen, proto) to a temp directory and
+ * starts every later Roster server from there, so that edits made to the
+ * tree while a run is under way do not change what is measured halfway.
+ * Returns a description of the code measured: the commit and any
+ * uncommitted changes under src/.
+ */
+export function snapshotRoster(): string {
+  const dir = mkdtempSync(join(tmpdir(), "roster-bench-src-"));
+  for (const entry of ["src", "gen", "proto", "package.json", "tsconfig.json"]) {
+    cpSync(join(repoRoot, entry), join(dir, entry), { recursive: true });
+  }
+  symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
+  rosterRoot = dir;
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: repoRoot }).toString().trim();
+  try {
+    const dirty = git("status", "--porcelain", "--", "src", "gen").split("\n").filter(Boolean).length;
+    return `Roster at ${git("rev-parse", "--short", "HEAD")}${dirty ? ` plus ${dirty} uncommitted file(s) under src/ or gen/` : ""}`;
+  } catch {
+    return "Roster from a tree outside git";
+  }
+}
+
 export interface RosterOptions {
   /** "memory" or a redis:// URL. */
   readonly store: string;
@@ -125,7 +152,7 @@ export async function startRoster(opts: RosterOptions): Promise<RunningServer> {
   const nodeArgs = ["--import", "tsx"];
   if (opts.cpuProfDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir);
   const args = [...nodeArgs, "src/cli/main.ts", "serve", "--port", String(port), "--log-level", "warn", "--store", opts.store, ...(opts.flags ?? [])];
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: rosterRoot, stdio: ["ignore", "pipe", "pipe"] });
   const t = track(child, "roster");
   const address = `127.0.0.1:${port}`;
   try {
