@@ -110,6 +110,7 @@ function rows(r: RunResults): Row[] {
       { workload: `watch fan-out ×${n}`, metric: "p99 ms", get: m("fanout", `${n}.p99Ms`), digits: 1, targets: [below(m("fanout", `${n}.p99Ms`), limit, `< ${limit} ms`)] },
       { workload: `watch fan-out ×${n}`, metric: "server CPU µs/event", get: m("fanout", `${n}.cpuUsPerEvent`), digits: 2, targets: [atMostFraction(m("fanout", `${n}.cpuUsPerEvent`), 0.25, "etcd ≈ 20 µs")] },
       { workload: `watch fan-out ×${n}`, metric: "generator cores", get: m("fanout", `${n}.generatorCores`), digits: 2 },
+      { workload: `watch fan-out ×${n}`, metric: "generator CPU µs/event", get: m("fanout", `${n}.generatorUsPerEvent`), digits: 1 },
     );
   }
   out.push(
