@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import * as net from "node:net";
 import { InstanceStatus } from "../gen/roster/v1/registry_pb.js";
 import { Registrar, ServiceCache, drain, type Registration } from "../src/sdk/index.js";
 import { startTestServer, sleep, until, type TestServer } from "./helpers/server.js";
+import { startTcpRelay } from "./helpers/tcp-relay.js";
 
 const fast = { initialMs: 20, maxMs: 200 };
 
@@ -70,7 +70,7 @@ describe("Registrar", () => {
   });
 
   it("runs every instance's Heartbeat stream over one HTTP/2 connection", async () => {
-    const proxy = await startProxy(server.port);
+    const proxy = await startTcpRelay(server.port);
     closers.push(() => proxy.close());
     const registrar = new Registrar({ registry: `127.0.0.1:${proxy.port}` });
     closers.push(() => registrar.close());
@@ -129,34 +129,3 @@ describe("Registrar", () => {
   });
 });
 
-/** A TCP relay that counts connections. */
-async function startProxy(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
-  const srv = net.createServer((down) => {
-    connections++;
-    const up = net.connect(targetPort, "127.0.0.1");
-    for (const s of [down, up]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.on("close", () => {
-        sockets.delete(s);
-        down.destroy();
-        up.destroy();
-      });
-    }
-    down.pipe(up);
-    up.pipe(down);
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    get connections() {
-      return connections;
-    },
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
-}

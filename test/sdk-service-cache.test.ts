@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import * as net from "node:net";
 import fc from "fast-check";
 import { InstanceStatus, type Instance } from "../gen/roster/v1/registry_pb.js";
 import { ServiceCache, type CacheChange, type InstanceRecord } from "../src/sdk/index.js";
 import { startTestServer, sleep, until, type TestServer } from "./helpers/server.js";
+import { startTcpRelay } from "./helpers/tcp-relay.js";
 
 const fast = { initialMs: 20, maxMs: 150 };
 
@@ -71,7 +71,7 @@ describe("ServiceCache", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 6 }), fc.array(opArb, { minLength: 1, maxLength: 16 }), async (before, during) => {
         const service = `prop-${run++}`;
-        const proxy = await startProxy(server.port);
+        const proxy = await startTcpRelay(server.port);
         const cache = new ServiceCache({ registry: `127.0.0.1:${proxy.port}`, services: [service], backoff: fast });
         try {
           await cache.ready();
@@ -93,7 +93,7 @@ describe("ServiceCache", () => {
   it("rebuilds after a reset without exposing a half-built or empty list (SEMANTICS 4.2)", async () => {
     const service = "reset";
     for (const id of ["a", "b", "c"]) await server.client.register({ service, id, host: "10.0.0.1", port: 1 });
-    const proxy = await startProxy(server.port);
+    const proxy = await startTcpRelay(server.port);
     closers.push(() => proxy.close());
     const cache = new ServiceCache({ registry: `127.0.0.1:${proxy.port}`, services: [service], backoff: fast });
     closers.push(() => cache.close());
@@ -192,39 +192,3 @@ function describeWire(i: Instance): string {
   return `${i.id} ${i.host}:${i.port} s${i.status} w${i.weight} [${i.tags.join(",")}] @${i.modRevision}`;
 }
 
-/** A TCP relay whose connections can be cut, and new ones refused, to make a client miss changes. */
-async function startProxy(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  let down = false;
-  const srv = net.createServer((client) => {
-    if (down) return void client.destroy();
-    const up = net.connect(targetPort, "127.0.0.1");
-    for (const s of [client, up]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.on("close", () => {
-        sockets.delete(s);
-        client.destroy();
-        up.destroy();
-      });
-    }
-    client.pipe(up);
-    up.pipe(client);
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    cut() {
-      down = true;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close() {
-      down = true;
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
-}

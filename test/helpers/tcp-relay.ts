@@ -1,0 +1,57 @@
+import * as net from "node:net";
+
+/** A loopback TCP relay to a port, that counts its connections and can cut them, to play a network fault. */
+export interface TcpRelay {
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Destroys every open connection and refuses new ones until `restore()`. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a relay on a free loopback port to `targetPort`. */
+export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  let down = false;
+  const srv = net.createServer((client) => {
+    if (down) return void client.destroy();
+    connections++;
+    const up = net.connect(targetPort, "127.0.0.1");
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        up.destroy();
+      });
+    }
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const destroyAll = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    get connections() {
+      return connections;
+    },
+    cut() {
+      down = true;
+      destroyAll();
+    },
+    restore() {
+      down = false;
+    },
+    close() {
+      down = true;
+      destroyAll();
+      return new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
