@@ -128,8 +128,9 @@ function cmp(r: RunResults, g: Get, ok: (a: number, b: number) => boolean): bool
   return a === undefined || b === undefined ? undefined : ok(a, b);
 }
 
-function fmt(v: number | undefined, digits: number): string {
-  if (v === undefined || Number.isNaN(v)) return "–";
+function fmt(v: number | null | undefined, digits: number): string {
+  // Results read back from JSON carry null where a run had no figure.
+  if (v === undefined || v === null || Number.isNaN(v)) return "–";
   return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
