@@ -9,7 +9,6 @@ export type RosterErrorKind =
   | "not_found"
   | "resource_exhausted"
   | "unavailable"
-  | "failed_precondition"
   | "internal";
 
 const codes: Record<RosterErrorKind, Code> = {
@@ -17,7 +16,6 @@ const codes: Record<RosterErrorKind, Code> = {
   not_found: Code.NotFound,
   resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
-  failed_precondition: Code.FailedPrecondition,
   internal: Code.Internal,
 };
 

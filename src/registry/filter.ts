@@ -8,14 +8,6 @@ export interface Filter {
   readonly zone: string;
 }
 
-/** The filter that matches everything. */
-export const matchAll: Filter = { tags: [], metadata: {}, zone: "" };
-
-/** True when the filter has no condition. */
-export function isEmptyFilter(f: Filter): boolean {
-  return f.tags.length === 0 && f.zone === "" && Object.keys(f.metadata).length === 0;
-}
-
 /** True when the instance meets every condition of the filter. */
 export function matches(f: Filter, i: InstanceRecord): boolean {
   if (f.zone !== "" && i.zone !== f.zone) return false;

@@ -61,9 +61,4 @@ export class Picker {
       }
     }
   }
-
-  /** Forgets the rotation of a service that has gone. */
-  forget(namespace: string, service: string): void {
-    this.#counters.delete(serviceKeyString(namespace, service));
-  }
 }

@@ -31,7 +31,7 @@ import { RosterError, invalidArgument, notFound, toConnectError } from "../error
 import { matches } from "../registry/filter.js";
 import { Picker, type PickStrategy } from "../registry/pick.js";
 import { InstanceStatus, type InstanceKey, type InstanceRecord } from "../registry/types.js";
-import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
+import { DEFAULT_NAMESPACE, validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
 import type { Store } from "../store/store.js";
 import { encodeResolveResponse, instanceToProto } from "./convert.js";
 import { connectionKey, type StreamLimiter } from "./stream-limiter.js";
@@ -224,7 +224,7 @@ async function* mapStreamErrors<T>(it: AsyncIterable<T>): AsyncIterable<T> {
 
 function sameInstance(key: InstanceKey, req: HeartbeatRequest): InstanceKey {
   if (req.service === "" && req.id === "" && req.namespace === "") return key;
-  const ns = req.namespace === "" ? "default" : req.namespace;
+  const ns = req.namespace === "" ? DEFAULT_NAMESPACE : req.namespace;
   if (ns !== key.namespace || req.service !== key.service || req.id !== key.id) {
     throw invalidArgument("namespace/service/id", "a Heartbeat stream carries one instance; open another stream for another");
   }
