@@ -58,6 +58,10 @@ export interface Timing {
   readonly expiryProtectionWindowMs: number;
   /** How long shutdown waits for streams to close before destroying connections, in milliseconds. */
   readonly shutdownGraceMs: number;
+  /** How often each client connection is pinged, in milliseconds. */
+  readonly keepaliveIntervalMs: number;
+  /** How long a ping may go unanswered before the connection and its streams are dropped, in milliseconds. */
+  readonly keepaliveTimeoutMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -106,6 +110,8 @@ export const defaultTiming: Timing = {
   expiryProtectionMinLeases: 10,
   expiryProtectionWindowMs: 10_000,
   shutdownGraceMs: 5_000,
+  keepaliveIntervalMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
 };
 
 /** The whole default configuration. */
@@ -173,6 +179,8 @@ const timingHelp: Record<keyof Timing, string> = {
   expiryProtectionMinLeases: "leases needed before expiry protection applies",
   expiryProtectionWindowMs: "window over which expiries are counted (ms)",
   shutdownGraceMs: "time streams get to close on shutdown (ms)",
+  keepaliveIntervalMs: "interval of HTTP/2 pings to each client connection (ms)",
+  keepaliveTimeoutMs: "unanswered ping time after which a connection and its streams are dropped (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -245,7 +253,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
   const t = c.timing;
-  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "shutdownGraceMs"] as const) {
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");

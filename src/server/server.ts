@@ -12,6 +12,7 @@ import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { GrpcFastPath } from "./grpc-fast-path.js";
 import { registerRegistryService, registryHandlers } from "./registry-service.js";
+import { keepSessionAlive } from "./session-keepalive.js";
 import { StreamLimiter, connectionKey, connectionOf } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { version } from "../version.js";
@@ -99,6 +100,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    keepSessionAlive(s, {
+      intervalMs: config.timing.keepaliveIntervalMs,
+      timeoutMs: config.timing.keepaliveTimeoutMs,
+      onDead: () => log.info({ event: "connection_dead" }, "dropped a client connection that stopped answering pings"),
+    });
   });
   const port = await listen(h2, config.port, config.host);
 

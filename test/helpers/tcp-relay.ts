@@ -7,6 +7,8 @@ export interface TcpRelay {
   readonly connections: number;
   /** Destroys every open connection and refuses new ones until `restore()`. */
   cut(): void;
+  /** Stops forwarding in both directions without closing anything, as a vanished host or a dropped NAT entry would. */
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -14,6 +16,7 @@ export interface TcpRelay {
 /** Starts a relay on a free loopback port to `targetPort`. */
 export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let connections = 0;
   let down = false;
   const srv = net.createServer((client) => {
@@ -31,6 +34,9 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     }
     client.pipe(up);
     up.pipe(client);
+    const pair: [net.Socket, net.Socket] = [client, up];
+    pairs.add(pair);
+    client.once("close", () => pairs.delete(pair));
   });
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
   const destroyAll = () => {
@@ -47,6 +53,14 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     },
     restore() {
       down = false;
+    },
+    freeze() {
+      for (const [client, up] of pairs) {
+        client.unpipe(up);
+        up.unpipe(client);
+        client.pause();
+        up.pause();
+      }
     },
     close() {
       down = true;
