@@ -34,6 +34,19 @@ export function window(pids: readonly number[]): { end(): Usage } {
   };
 }
 
+/** The figures of a throughput workload: rate, latency percentiles, CPU per operation and cores. */
+export function throughput(ops: number, latencies: readonly number[], u: Usage) {
+  return {
+    ops,
+    perSec: (ops * 1000) / u.wallMs,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    cpuUsPerOp: (u.serverCpuMs * 1000) / ops,
+    serverCores: u.serverCores,
+    generatorCores: u.generatorCores,
+  };
+}
+
 /** The p-th percentile (0..100) of latencies, nearest rank. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;

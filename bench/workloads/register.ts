@@ -1,4 +1,4 @@
-import { percentile, pool, window } from "../measure.ts";
+import { pool, throughput, window } from "../measure.ts";
 import type { Workload } from "../workload.ts";
 
 /** Workload 1: registrations over many services, a fixed number in flight. */
@@ -14,15 +14,6 @@ export const register: Workload = {
       await target.register(`svc-${i % services}`, `inst-${i}`, 60);
       latencies.push(performance.now() - t0);
     });
-    const u = w.end();
-    return {
-      ops: instances,
-      perSec: (instances * 1000) / u.wallMs,
-      p50Ms: percentile(latencies, 50),
-      p99Ms: percentile(latencies, 99),
-      cpuUsPerOp: (u.serverCpuMs * 1000) / instances,
-      serverCores: u.serverCores,
-      generatorCores: u.generatorCores,
-    };
+    return throughput(instances, latencies, w.end());
   },
 };

@@ -1,4 +1,4 @@
-import { loopFor, percentile, pool, sleep, window } from "../measure.ts";
+import { loopFor, pool, sleep, throughput, window } from "../measure.ts";
 import type { Workload } from "../workload.ts";
 
 /** Workload 3: many concurrent callers listing one small service. */
@@ -19,15 +19,6 @@ export const resolve: Workload = {
       await target.resolve("resolve");
       latencies.push(performance.now() - t0);
     });
-    const u = w.end();
-    return {
-      ops,
-      perSec: (ops * 1000) / u.wallMs,
-      p50Ms: percentile(latencies, 50),
-      p99Ms: percentile(latencies, 99),
-      cpuUsPerOp: (u.serverCpuMs * 1000) / ops,
-      serverCores: u.serverCores,
-      generatorCores: u.generatorCores,
-    };
+    return throughput(ops, latencies, w.end());
   },
 };
