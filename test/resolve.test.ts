@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InstanceStatus, Strategy, WatchEventType } from "../gen/roster/v1/registry_pb.js";
 import { collectWatch } from "./helpers/watch.js";
-import { startTestServer, type TestServer } from "./helpers/server.js";
+import { clientFor, startTestServer, type TestServer } from "./helpers/server.js";
 
 const H = InstanceStatus.HEALTHY;
 
@@ -32,8 +32,10 @@ describe("Resolve (SEMANTICS 5)", () => {
   });
 
   it("round robin cycles through healthy instances, shared across callers (5.2)", async () => {
+    // Two callers on their own connections take turns: the rotation is the node's, not the caller's.
+    const callers = [t.client, clientFor(t.url)];
     const picks: string[] = [];
-    for (let i = 0; i < 6; i++) picks.push((await t.client.resolve({ service: "shop", strategy: Strategy.ROUND_ROBIN })).instances[0]!.id);
+    for (let i = 0; i < 6; i++) picks.push((await callers[i % 2]!.resolve({ service: "shop", strategy: Strategy.ROUND_ROBIN })).instances[0]!.id);
     assert.deepEqual([...picks.slice(0, 3)].sort(), ["a", "b", "c"]);
     assert.deepEqual(picks.slice(3), picks.slice(0, 3));
   });
