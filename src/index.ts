@@ -15,6 +15,6 @@ export { createStore } from "./store/create-store.js";
 export type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store/store.js";
 export { RosterError, isRosterError, toConnectError } from "./errors.js";
 export type { RosterErrorKind } from "./errors.js";
-export type { Change, InstanceKey, InstanceSpec, RemovalCause, Snapshot } from "./registry/types.js";
-export { Picker } from "./registry/pick.js";
+export type { Change, InstanceKey, InstanceSpec, RemovalCause, Snapshot } from "./core/types.js";
+export { Picker } from "./core/pick.js";
 export * from "./sdk/index.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveConfig, type Limits, type Timing } from "../src/config.js";
 import { RosterError } from "../src/errors.js";
-import { InstanceStatus, type Change } from "../src/registry/types.js";
+import { InstanceStatus, type Change } from "../src/core/types.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveConfig, type Limits, type Timing } from "../src/config.js";
 import { RosterError } from "../src/errors.js";
-import { InstanceStatus, type Change, type InstanceSpec } from "../src/registry/types.js";
+import { InstanceStatus, type Change, type InstanceSpec } from "../src/core/types.js";
 import type { Store, StoreOptions } from "../src/store/store.js";
 
 /** Makes a fresh, empty store for one test. */

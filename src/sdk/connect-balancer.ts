@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import type { PickStrategy } from "../registry/pick.js";
-import type { InstanceRecord } from "../registry/types.js";
+import type { PickStrategy } from "../core/pick.js";
+import type { InstanceRecord } from "../core/types.js";
 import type { ServiceCache } from "./service-cache.js";
 
 /** Options of `createBalancedTransport`. */

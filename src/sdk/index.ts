@@ -20,5 +20,5 @@ export type { BackoffOptions } from "./backoff.js";
 export { defaultRegistry, registryEnvVar } from "./registry-endpoints.js";
 export type { RegistryAddresses } from "./registry-endpoints.js";
 export { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
-export type { PickStrategy } from "../registry/pick.js";
-export type { InstanceRecord } from "../registry/types.js";
+export type { PickStrategy } from "../core/pick.js";
+export type { InstanceRecord } from "../core/types.js";

@@ -1,6 +1,6 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Instance } from "../../gen/roster/v1/registry_pb.js";
-import type { InstanceRecord } from "../registry/types.js";
+import type { InstanceRecord } from "../core/types.js";
 
 /**
  * The SDK's plain, immutable form of a wire instance. It is the registry's own

@@ -3,7 +3,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
-import type { InstanceKey, InstanceRecord } from "../registry/types.js";
+import type { InstanceKey, InstanceRecord } from "../core/types.js";
 import { Backoff, delay, type BackoffOptions } from "./backoff.js";
 import { instanceFromProto } from "./instance-from-proto.js";
 import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";

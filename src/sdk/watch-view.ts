@@ -1,5 +1,5 @@
 import { RemovalReason, WatchEventType, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
-import type { InstanceRecord } from "../registry/types.js";
+import type { InstanceRecord } from "../core/types.js";
 import { instanceFromProto } from "./instance-from-proto.js";
 
 /** One change that became visible in a view. */

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { InstanceSchema, RemovalReason, type Instance } from "../../gen/roster/v1/registry_pb.js";
-import type { InstanceRecord, RemovalCause } from "../registry/types.js";
+import type { InstanceRecord, RemovalCause } from "../core/types.js";
 
 /** The wire form of an instance record. */
 export function instanceToProto(r: InstanceRecord): Instance {

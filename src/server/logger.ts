@@ -1,6 +1,6 @@
 import { pino, type Logger } from "pino";
 import type { ServerConfig } from "../config.js";
-import { statusName, type Change } from "../registry/types.js";
+import { statusName, type Change } from "../core/types.js";
 import type { Store } from "../store/store.js";
 
 export type { Logger };

@@ -28,10 +28,10 @@ import {
 } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits } from "../config.js";
 import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
-import { matches } from "../registry/filter.js";
-import { Picker, type PickStrategy } from "../registry/pick.js";
-import { InstanceStatus, type InstanceKey, type InstanceRecord } from "../registry/types.js";
-import { DEFAULT_NAMESPACE, validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../registry/validate.js";
+import { matches } from "../core/filter.js";
+import { Picker, type PickStrategy } from "../core/pick.js";
+import { InstanceStatus, type InstanceKey, type InstanceRecord } from "../core/types.js";
+import { DEFAULT_NAMESPACE, validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
 import { encodeResolveResponse, instanceToProto } from "./convert.js";
 import { connectionKey, type StreamLimiter } from "./stream-limiter.js";

@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { RemovalReason, WatchEventType, WatchResponseSchema, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits, Timing } from "../config.js";
 import { RosterError, limitReached, unavailable } from "../errors.js";
-import { matches, type Filter } from "../registry/filter.js";
-import { serviceKeyString, type Change, type InstanceRecord } from "../registry/types.js";
+import { matches, type Filter } from "../core/filter.js";
+import { serviceKeyString, type Change, type InstanceRecord } from "../core/types.js";
 import type { Store } from "../store/store.js";
 import { instanceToProto, removalReason } from "./convert.js";
 

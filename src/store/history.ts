@@ -1,4 +1,4 @@
-import type { Change } from "../registry/types.js";
+import type { Change } from "../core/types.js";
 
 /**
  * The last `capacity` changes, in a ring. Revisions are consecutive, so a

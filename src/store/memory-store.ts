@@ -11,7 +11,7 @@ import {
   type ServiceSummary,
   type Snapshot,
   type StatusName,
-} from "../registry/types.js";
+} from "../core/types.js";
 import { ExpiryGuard } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { LeaseHeap } from "./lease-heap.js";

@@ -5,7 +5,7 @@ import {
   type InstanceRecord,
   type ServiceSummary,
   type StatusName,
-} from "../registry/types.js";
+} from "../core/types.js";
 
 /**
  * A node's copy of every instance, as of the revision it has applied. Reads

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import { ConfigError } from "../config.js";
 import { limitReached, notFound, unavailable } from "../errors.js";
-import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../registry/types.js";
+import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
 import { History } from "./history.js";
 import { decodeEntry, decodeRecord, encodeSpec, revisionOfId } from "./redis-codec.js";
 import { RedisMirror } from "./redis-mirror.js";

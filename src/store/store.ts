@@ -1,5 +1,5 @@
 import type { Limits, Timing } from "../config.js";
-import type { Beat, Change, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../registry/types.js";
+import type { Beat, Change, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../core/types.js";
 
 /** The result of a Register. */
 export interface RegisterResult {
