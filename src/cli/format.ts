@@ -1,6 +1,7 @@
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { InstanceStatus, RemovalReason, WatchEventType, type Instance, type ServiceSummary, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
+import { durationToMs, formatDuration } from "../core/duration.js";
 
 /**
  * A message in its canonical proto3 JSON form (the same shape `curl` gets
@@ -31,23 +32,9 @@ export function fields(entries: readonly (readonly [string, string])[]): string 
   return entries.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v}`).join("\n") + "\n";
 }
 
-/** "1.5s", "2m05s", "3h20m": a span short enough to read at a glance. */
-export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))}s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
-/** A protobuf Duration in milliseconds (0 when unset). */
-export function durationMs(d: Duration | undefined): number {
-  return d === undefined ? 0 : Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
-}
-
 /** How long ago a timestamp was, e.g. "4.2s ago"; "-" when unset. */
 export function age(t: Timestamp | undefined, now: number): string {
-  return t === undefined ? "-" : `${humanDuration(Math.max(0, now - timestampMs(t)))} ago`;
+  return t === undefined ? "-" : `${formatDuration(Math.max(0, now - timestampMs(t)))} ago`;
 }
 
 /** "healthy", "stopping", ...: the lower-case name of a status. */
@@ -82,7 +69,7 @@ export function instanceTable(instances: readonly Instance[], now = Date.now()):
       i.zone || "-",
       String(i.weight || 1),
       String(i.load),
-      i.ttl === undefined ? "-" : humanDuration(durationMs(i.ttl)),
+      i.ttl === undefined ? "-" : formatDuration(durationToMs(i.ttl)),
       age(i.lastHeartbeatAt, now),
       `${i.createRevision}/${i.modRevision}`,
       list(i.tags),

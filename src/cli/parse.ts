@@ -1,20 +1,17 @@
 import { InvalidArgumentError } from "commander";
 import { InstanceStatus, Strategy } from "../../gen/roster/v1/registry_pb.js";
+import { parseDuration } from "../core/duration.js";
 
 // Option-argument parsers for commander: each throws InvalidArgumentError, which
 // commander reports as "option '--x <v>' argument 'y' is invalid. <why>".
 
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** "10s", "1500ms", "2m", "1h30m", or a bare number of seconds; in milliseconds. */
-export function parseDuration(value: string): number {
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) {
-    throw new InvalidArgumentError('Expected a duration such as 10s, 1500ms, 2m or 1h30m.');
+export function parseDurationOption(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
   }
-  return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * (units[p[2] ?? "s"] ?? 1000), 0));
 }
 
 /** A whole number in [min, max]. */

@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { Option, type Command } from "commander";
 import {
@@ -12,9 +11,10 @@ import {
 } from "../../gen/roster/v1/registry_pb.js";
 import { callTimeoutMs } from "./connection.js";
 import { clientCommand, connect, print, unary, type ClientOptions } from "./client-commands.js";
-import { humanDuration, instanceTable } from "./format.js";
+import { instanceTable } from "./format.js";
 import type { CliIo } from "./io.js";
-import { collectKeyValue, collectList, parseDuration, parseInteger, parseStatus, statusNames } from "./parse.js";
+import { collectKeyValue, collectList, parseDurationOption, parseInteger, parseStatus, statusNames } from "./parse.js";
+import { durationFromMs, formatDuration } from "../core/duration.js";
 
 interface RegisterOptions extends ClientOptions {
   readonly service: string;
@@ -44,7 +44,7 @@ export function addRegisterCommand(program: Command, io: CliIo): void {
     .requiredOption("--host <host>", "host name or address clients connect to")
     .requiredOption("--port <port>", "port clients connect to", parseInteger(1, 65535))
     .option("--id <id>", "instance id (default: assigned by the registry)")
-    .option("--ttl <duration>", "lease, e.g. 10s: without heartbeats the instance expires after it (default: no lease)", parseDuration)
+    .option("--ttl <duration>", "lease, e.g. 10s: without heartbeats the instance expires after it (default: no lease)", parseDurationOption)
     .option("-m, --meta <key=value>", "metadata entry (repeatable)", collectKeyValue)
     .option("-t, --tag <tag>", "tag (repeatable, or comma-separated)", collectList)
     .option("--weight <n>", "relative weight for the weighted strategy (default 1)", parseInteger(1, 2 ** 32 - 1))
@@ -65,7 +65,7 @@ export function addRegisterCommand(program: Command, io: CliIo): void {
             metadata: opts.meta ?? {},
             weight: opts.weight ?? 0,
             zone: opts.zone ?? "",
-            ttl: opts.ttl === undefined ? undefined : create(DurationSchema, { seconds: BigInt(Math.floor(opts.ttl / 1000)), nanos: (opts.ttl % 1000) * 1e6 }),
+            ttl: opts.ttl === undefined ? undefined : durationFromMs(opts.ttl),
           },
           unary(io),
         );
@@ -76,13 +76,13 @@ export function addRegisterCommand(program: Command, io: CliIo): void {
         if (instance === undefined) return;
         if (!opts.keepalive) {
           if (opts.ttl !== undefined && !opts.json) {
-            io.stderr.write(`note: the instance expires ${humanDuration(opts.ttl)} after its last heartbeat; --keepalive keeps it alive\n`);
+            io.stderr.write(`note: the instance expires ${formatDuration(opts.ttl)} after its last heartbeat; --keepalive keeps it alive\n`);
           }
           return;
         }
         const key = { namespace: instance.namespace, service: instance.service, id: instance.id };
         if (!opts.json) {
-          const every = opts.ttl === undefined ? "" : `, heartbeat every ${humanDuration(opts.ttl / beatsPerTtl)}`;
+          const every = opts.ttl === undefined ? "" : `, heartbeat every ${formatDuration(opts.ttl / beatsPerTtl)}`;
           io.stderr.write(`keeping ${key.service}/${key.id} registered${every}; Ctrl-C deregisters it\n`);
         }
         await keepAlive(client, key, opts.ttl, io.signal);

@@ -2,6 +2,9 @@ import { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
 
 export { InstanceStatus };
 
+/** The namespace used when a request leaves it empty (SEMANTICS 1.1). */
+export const DEFAULT_NAMESPACE = "default";
+
 /** The identity of an instance (SEMANTICS 1.1). */
 export interface InstanceKey {
   readonly namespace: string;

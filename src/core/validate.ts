@@ -1,11 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Limits } from "../config.js";
 import { invalidArgument, limitReached } from "../errors.js";
-import { InstanceStatus, type InstanceKey, type InstanceSpec } from "./types.js";
+import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceSpec } from "./types.js";
 import type { Filter } from "./filter.js";
-
-/** The namespace used when a request leaves it empty (SEMANTICS 1.1). */
-export const DEFAULT_NAMESPACE = "default";
+import { durationToMs, type DurationLike } from "./duration.js";
 
 const dnsName = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 const printable = /^[\x21-\x7e]+$/;
@@ -54,11 +52,11 @@ export function validateStatus(status: number, field = "status"): InstanceStatus
 }
 
 /** Converts a protobuf Duration to milliseconds, refusing negative or malformed values. */
-export function durationMs(d: { seconds: bigint; nanos: number } | undefined, field: string): number {
+export function durationMs(d: DurationLike | undefined, field: string): number {
   if (d === undefined) return 0;
   if (d.seconds < 0n || d.nanos < 0 || d.nanos > 999_999_999) throw invalidArgument(field, "must not be negative");
   if (d.seconds > 10n ** 9n) throw invalidArgument(field, "is too long");
-  return Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+  return durationToMs(d);
 }
 
 function validateTags(tags: readonly string[], limits: Limits, field: string): string[] {

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
-import { delay } from "./backoff.js";
+import { delay } from "../core/delay.js";
 import type { Registrar, Registration } from "./registrar.js";
 
 /** What to drain: a registrar (all its instances) or single registrations. */

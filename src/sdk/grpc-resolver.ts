@@ -1,5 +1,5 @@
 import { Metadata, status as Status, experimental, type ChannelOptions } from "@grpc/grpc-js";
-import type { BackoffOptions } from "./backoff.js";
+import type { BackoffOptions } from "../core/backoff.js";
 import type { RegistryAddresses } from "./registry-endpoints.js";
 import { parseRosterTarget, type RosterTarget } from "./roster-target.js";
 import { ServiceCache } from "./service-cache.js";

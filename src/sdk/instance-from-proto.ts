@@ -1,6 +1,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Instance } from "../../gen/roster/v1/registry_pb.js";
 import type { InstanceRecord } from "../core/types.js";
+import { durationToMs } from "../core/duration.js";
 
 /**
  * The SDK's plain, immutable form of a wire instance. It is the registry's own
@@ -19,7 +20,7 @@ export function instanceFromProto(m: Instance): InstanceRecord {
     metadata: Object.freeze({ ...m.metadata }),
     weight: m.weight === 0 ? 1 : m.weight,
     zone: m.zone,
-    ttlMs: m.ttl === undefined ? 0 : Number(m.ttl.seconds) * 1000 + Math.round(m.ttl.nanos / 1e6),
+    ttlMs: durationToMs(m.ttl),
     createRevision: m.createRevision,
     modRevision: m.modRevision,
     registeredAt: m.registeredAt === undefined ? 0 : timestampMs(m.registeredAt),

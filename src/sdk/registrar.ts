@@ -1,12 +1,13 @@
 import { EventEmitter } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
-import type { InstanceKey, InstanceRecord } from "../core/types.js";
-import { Backoff, delay, type BackoffOptions } from "./backoff.js";
+import { DEFAULT_NAMESPACE, type InstanceKey, type InstanceRecord } from "../core/types.js";
+import { Backoff, type BackoffOptions } from "../core/backoff.js";
+import { delay } from "../core/delay.js";
 import { instanceFromProto } from "./instance-from-proto.js";
 import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
+import { durationFromMs } from "../core/duration.js";
 
 /** What a service says about one of its instances. */
 export interface RegistrationSpec {
@@ -174,7 +175,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   /** The identity of the instance. */
   get key(): InstanceKey {
-    return { namespace: this.#spec.namespace || "default", service: this.#spec.service, id: this.#id };
+    return { namespace: this.#spec.namespace || DEFAULT_NAMESPACE, service: this.#spec.service, id: this.#id };
   }
 
   get state(): RegistrationState {
@@ -344,7 +345,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       metadata: { ...s.metadata },
       weight: s.weight ?? 0,
       zone: s.zone ?? "",
-      ttl: ttlMs > 0 ? create(DurationSchema, { seconds: BigInt(Math.floor(ttlMs / 1000)), nanos: (ttlMs % 1000) * 1e6 }) : undefined,
+      ttl: durationFromMs(ttlMs),
     });
   }
 

@@ -1,3 +1,5 @@
+import { DEFAULT_NAMESPACE } from "../core/types.js";
+
 /** What a `roster:` target names: a service, its namespace, filters, and optionally the registry. */
 export interface RosterTarget {
   readonly service: string;
@@ -29,7 +31,7 @@ export function parseRosterTarget(authority: string | undefined, path: string): 
   }
   return {
     service,
-    namespace: params.get("namespace") ?? "default",
+    namespace: params.get("namespace") ?? DEFAULT_NAMESPACE,
     tags: params.getAll("tag"),
     metadata,
     zone: params.get("zone") ?? "",

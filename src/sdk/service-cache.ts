@@ -3,9 +3,10 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { WatchEventType, type RemovalReason } from "../../gen/roster/v1/registry_pb.js";
 import { Picker, type PickStrategy } from "../core/pick.js";
-import { InstanceStatus, instanceKeyString, type InstanceRecord } from "../core/types.js";
+import { DEFAULT_NAMESPACE, InstanceStatus, instanceKeyString, type InstanceRecord } from "../core/types.js";
 import { AsyncQueue } from "./async-queue.js";
-import { Backoff, delay, type BackoffOptions } from "./backoff.js";
+import { Backoff, type BackoffOptions } from "../core/backoff.js";
+import { delay } from "../core/delay.js";
 import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
 import { WatchView, type ViewChange } from "./watch-view.js";
 
@@ -133,7 +134,7 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
   constructor(options: ServiceCacheOptions) {
     super();
     this.#endpoints = new RegistryEndpoints(options.registry);
-    this.#namespace = options.namespace || "default";
+    this.#namespace = options.namespace || DEFAULT_NAMESPACE;
     this.#protectEmptyMs = options.protectEmptyMs ?? 0;
     this.#backoff = options.backoff;
     // Every service's stream and every waiting reader listens to the one closing signal; many services are normal, not a leak.

@@ -1,8 +1,9 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { InstanceSchema, RemovalReason, type Instance } from "../../gen/roster/v1/registry_pb.js";
 import type { InstanceRecord, RemovalCause } from "../core/types.js";
+import { durationFromMs } from "../core/duration.js";
 
 /** The wire form of an instance record. */
 export function instanceToProto(r: InstanceRecord): Instance {
@@ -17,7 +18,7 @@ export function instanceToProto(r: InstanceRecord): Instance {
       metadata: { ...r.metadata },
       weight: r.weight,
       zone: r.zone,
-      ttl: r.ttlMs > 0 ? create(DurationSchema, { seconds: BigInt(Math.floor(r.ttlMs / 1000)), nanos: (r.ttlMs % 1000) * 1e6 }) : undefined,
+      ttl: durationFromMs(r.ttlMs),
       createRevision: r.createRevision,
       modRevision: r.modRevision,
       registeredAt: timestampFromMs(r.registeredAt),

@@ -51,17 +51,3 @@ export class Backoff {
     this.#attempt = 0;
   }
 }
-
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
