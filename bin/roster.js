@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// The `roster` command. tsx compiles the TypeScript sources on the fly, so
-// `npx roster ...` works from a checkout with no build step.
-import { register } from "tsx/esm/api";
+// The `roster` command: the compiled CLI under dist/ (`npm run build` makes it
+// in a checkout; the published package ships it). Plain node, no loader.
+import { main } from "../dist/src/cli/main.js";
 
-register();
-const { main } = await import("../src/cli/main.ts");
 await main();

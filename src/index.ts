@@ -1,20 +1,14 @@
 /**
- * Roster: a service registry for polyglot microservices.
+ * `roster`: the TypeScript client SDK. Keep instances registered
+ * (`Registrar`), keep a live local copy of services (`ServiceCache`), balance
+ * grpc-js and Connect clients over them, and make one-shot calls to a list of
+ * registry nodes (`RegistryClient`).
  *
- * The server side (`startServer`, the stores) and the TypeScript client SDK
- * (`Registrar`, `ServiceCache`, the grpc-js resolver, the balanced Connect
- * transport). The generated API lives in `gen/roster/v1/registry_pb.ts`.
+ * Importing it loads no server code: no store, no ioredis, pino or
+ * prom-client. The server is `roster/server`, the stores `roster/store`, the
+ * generated API `roster/gen`.
  */
-export { startServer } from "./server/server.js";
-export type { RosterServer, StartOptions } from "./server/server.js";
-export { ConfigError, defaultConfig, defaultLimits, defaultTiming, loadConfig, resolveConfig, settings } from "./config.js";
-export type { ConfigOverrides, Limits, ServerConfig, Setting, Timing } from "./config.js";
-export { MemoryStore } from "./store/memory-store.js";
-export { RedisStore } from "./store/redis-store.js";
-export { createStore } from "./store/create-store.js";
-export type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store/store.js";
-export { RosterError, isRosterError, toConnectError } from "./errors.js";
-export type { RosterErrorKind } from "./errors.js";
-export type { Change, InstanceKey, InstanceSpec, RemovalCause, Snapshot } from "./core/types.js";
-export { Picker } from "./core/pick.js";
 export * from "./sdk/index.js";
+export { RegistryClient } from "./sdk/registry-client.js";
+export { DEFAULT_NAMESPACE } from "./core/types.js";
+export type { Change, InstanceKey, InstanceSpec, RemovalCause, Snapshot } from "./core/types.js";

@@ -24,3 +24,11 @@ export const exitCodes = {
   /** A bad flag, argument or server setting. */
   usage: 2,
 } as const;
+
+/** Resolves once `signal` aborts (at once if it already has): how long-running commands wait for Ctrl-C. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

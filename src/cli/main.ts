@@ -1,41 +1,40 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ConnectError } from "@connectrpc/connect";
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../config.js";
 import { version } from "../version.js";
-import { addDeregisterCommand, addQueryCommands, addStatusCommand } from "./client-commands.js";
-import { rpcErrorLine } from "./connection.js";
-import { exitCodes, UsageError, type CliIo } from "./io.js";
-import { addRegisterCommand } from "./register-command.js";
+import { addClientCommands } from "./client-commands.js";
+import { addClientOptions } from "./client-options.js";
+import { exitCodes, type CliIo } from "./io.js";
 import { addServeCommand } from "./serve-command.js";
-import { addWatchCommand } from "./watch-command.js";
 
 export type { CliIo } from "./io.js";
 
-/** The `roster` command tree, writing to `io`. */
+/**
+ * The `roster` command tree, writing to `io`. Building it loads commander and
+ * the command definitions only; each command imports what it needs when it
+ * runs.
+ */
 export function createProgram(io: CliIo): Command {
   const program = new Command("roster")
     .description("Roster: a service registry. `roster serve` runs one; the other commands talk to one.")
     .version(version, "-V, --version")
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .showHelpAfterError("(add --help for usage)")
     .addHelpText(
       "after",
       [
         "",
-        "Client commands talk to --registry (default $ROSTER_REGISTRY or http://127.0.0.1:7420).",
+        "--registry, --namespace and --json may stand before or after the command name.",
+        "--registry takes one address or a comma-separated list, tried in order.",
         "Exit codes: 0 ok; 1 the registry refused or was unreachable, printed as",
         "`error: <gRPC code>: <message>`; 2 bad usage or configuration.",
       ].join("\n"),
     );
+  addClientOptions(program);
   addServeCommand(program, io);
-  addQueryCommands(program, io);
-  addWatchCommand(program, io);
-  addRegisterCommand(program, io);
-  addDeregisterCommand(program, io);
-  addStatusCommand(program, io);
+  addClientCommands(program, io);
   return program;
 }
 
@@ -51,21 +50,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     await createProgram(io).parseAsync([...argv], { from: "user" });
     return exitCodes.ok;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // Help and --version end with exit code 0; a usage error has already been printed.
-      return e.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-    }
-    if (e instanceof ConnectError) {
-      if (io.signal.aborted) return exitCodes.rpc;
-      io.stderr.write(rpcErrorLine(e));
-      return exitCodes.rpc;
-    }
-    if (e instanceof ConfigError || e instanceof UsageError) {
-      io.stderr.write(`error: ${e.message}\n`);
-      return exitCodes.usage;
-    }
-    io.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-    return exitCodes.rpc;
+    // Help and --version end with exit code 0; a usage error has already been printed.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    const { failureReport } = await import("./failure.js");
+    const { code, line } = failureReport(e, io.signal.aborted);
+    io.stderr.write(line);
+    return code;
   }
 }
 

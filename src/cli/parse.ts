@@ -1,18 +1,12 @@
 import { InvalidArgumentError } from "commander";
-import { InstanceStatus, Strategy } from "../../gen/roster/v1/registry_pb.js";
-import { parseDuration } from "../core/duration.js";
+import type { PickStrategy } from "../core/pick.js";
+import type { StatusName } from "../core/types.js";
 
 // Option-argument parsers for commander: each throws InvalidArgumentError, which
 // commander reports as "option '--x <v>' argument 'y' is invalid. <why>".
-
-/** "10s", "1500ms", "2m", "1h30m", or a bare number of seconds; in milliseconds. */
-export function parseDurationOption(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (e) {
-    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
-  }
-}
+// They return names rather than generated enums: command definitions load
+// before any command runs (also for --help), and the generated code is
+// loaded only by the commands that talk to a registry.
 
 /** A whole number in [min, max]. */
 export function parseInteger(min: number, max: number): (value: string) => number {
@@ -42,21 +36,23 @@ export function collectList(value: string, previous: string[] = []): string[] {
 }
 
 /** The statuses an instance may report, by their lower-case names. */
-export const statusNames = ["starting", "healthy", "unhealthy", "stopping", "unknown"] as const;
+export const statusNames: readonly StatusName[] = ["starting", "healthy", "unhealthy", "stopping", "unknown"];
 
-/** "healthy" → InstanceStatus.HEALTHY. */
-export function parseStatus(value: string): InstanceStatus {
-  const key = value.trim().toUpperCase() as keyof typeof InstanceStatus;
-  if (!(statusNames as readonly string[]).includes(value.trim().toLowerCase())) throw new InvalidArgumentError(`Expected one of ${statusNames.join(", ")}.`);
-  return InstanceStatus[key];
+/** "healthy" (any case). */
+export function parseStatus(value: string): StatusName {
+  const name = value.trim().toLowerCase();
+  const found = statusNames.find((s) => s === name);
+  if (found === undefined) throw new InvalidArgumentError(`Expected one of ${statusNames.join(", ")}.`);
+  return found;
 }
 
 /** The pick strategies of Resolve, by their lower-case names. */
-export const strategyNames = ["round_robin", "random", "weighted", "least_loaded"] as const;
+export const strategyNames: readonly PickStrategy[] = ["round_robin", "random", "weighted", "least_loaded"];
 
-/** "round_robin" (or "round-robin") → Strategy.ROUND_ROBIN. */
-export function parseStrategy(value: string): Strategy {
+/** "round_robin" (or "round-robin", any case). */
+export function parseStrategy(value: string): PickStrategy {
   const name = value.trim().toLowerCase().replace(/-/g, "_");
-  if (!(strategyNames as readonly string[]).includes(name)) throw new InvalidArgumentError(`Expected one of ${strategyNames.join(", ")}.`);
-  return Strategy[name.toUpperCase() as keyof typeof Strategy];
+  const found = strategyNames.find((s) => s === name);
+  if (found === undefined) throw new InvalidArgumentError(`Expected one of ${strategyNames.join(", ")}.`);
+  return found;
 }

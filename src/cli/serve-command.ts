@@ -1,6 +1,5 @@
 import { Option, type Command } from "commander";
-import { defaultConfig, loadConfig, settings, type Setting } from "../config.js";
-import { startServer } from "../server/server.js";
+import { defaultConfig, settings, type Setting } from "../config.js";
 import type { CliIo } from "./io.js";
 
 function defaultOf(s: Setting): unknown {
@@ -9,8 +8,8 @@ function defaultOf(s: Setting): unknown {
 
 /**
  * `serve`: one flag per setting of `settings`, each falling back to its
- * environment variable. Runs until the first SIGTERM/SIGINT, then shuts
- * down gracefully (a second signal is handled by the process entry point).
+ * environment variable. The server itself is imported only when the command
+ * runs, so the client commands and --help never load it.
  */
 export function addServeCommand(program: Command, io: CliIo): void {
   const cmd = program
@@ -25,9 +24,6 @@ export function addServeCommand(program: Command, io: CliIo): void {
   });
   cmd.action(async (opts: Record<string, string | undefined>) => {
     const flags = Object.fromEntries(options.map(([flag, attr]) => [flag, opts[attr]]));
-    const config = loadConfig(flags, io.env);
-    const server = await startServer(config);
-    if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener("abort", resolve, { once: true }));
-    await server.close();
+    await (await import("./serve-action.js")).serve(io, flags);
   });
 }
