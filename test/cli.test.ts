@@ -122,6 +122,35 @@ describe("roster CLI", () => {
     assert.equal((await t.client.resolve({ service: "kept", allStatuses: true })).instances.length, 0);
   });
 
+  it("takes --registry, --namespace and --json before or after the command name", async () => {
+    const reg = await roster(["--registry", t.url, "--namespace", "team-a", "register", "--service", "placed", "--host", "10.0.0.1", "--port", "1", "--id", "p-1"]);
+    assert.equal(reg.code, 0, reg.stderr);
+    const names = (out: string) => (JSON.parse(out) as { services: { name: string }[] }).services.map((s) => s.name);
+    for (const argv of [
+      ["--registry", t.url, "--namespace", "team-a", "--json", "ls"],
+      ["ls", "--registry", t.url, "--namespace", "team-a", "--json"],
+      ["-r", t.url, "ls", "-n", "team-a", "--json"],
+      ["--json", "ls", "--registry", t.url, "-n", "team-a"],
+    ]) {
+      const ls = await roster(argv);
+      assert.equal(ls.code, 0, `${argv.join(" ")}: ${ls.stderr}`);
+      assert.deepEqual(names(ls.stdout), ["placed"], argv.join(" "));
+    }
+    const elsewhere = await roster(["ls", "--json"], { ROSTER_REGISTRY: t.url });
+    assert.ok(!names(elsewhere.stdout).includes("placed"), "the default namespace does not see team-a's service");
+    const gone = await roster(["deregister", "placed", "p-1", "--namespace", "team-a", "--registry", t.url]);
+    assert.equal(gone.code, 0, gone.stderr);
+  });
+
+  it("takes ROSTER_REGISTRY as an address list: a node that is down passes the call to the next", async () => {
+    const down = await freePort();
+    const ls = await roster(["ls"], { ROSTER_REGISTRY: `127.0.0.1:${down},127.0.0.1:${t.port}` });
+    assert.equal(ls.code, 0, ls.stderr);
+    const none = await roster(["ls"], { ROSTER_REGISTRY: `127.0.0.1:${down}` });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^error: UNAVAILABLE: /);
+  });
+
   it("serve rejects a bad setting with a message naming it and exit code 2", async () => {
     const flag = await roster(["serve", "--port", "seventy"]);
     assert.deepEqual([flag.code, flag.stderr], [2, 'error: --port (ROSTER_PORT): "seventy" is not a number\n']);
@@ -130,11 +159,34 @@ describe("roster CLI", () => {
   });
 });
 
+describe("roster register --keepalive across a registry restart", () => {
+  it("2.4 re-registers by itself when a restarted memory-store registry does not know the instance", async () => {
+    const port = await freePort();
+    let t = await startTestServer({ port });
+    try {
+      const k = cli(["register", "--registry", `127.0.0.1:${port}`, "--service", "survivor", "--id", "s-1", "--host", "10.0.0.6", "--port", "81", "--ttl", "1s", "--keepalive"]);
+      await until("registration", () => k.out.stdout.includes("registered survivor/s-1"));
+      await t.close();
+      t = await startTestServer({ port });
+      const fresh = t;
+      await until("the instance on the restarted registry", async () => (await fresh.client.resolve({ service: "survivor" })).instances.length === 1, 10_000);
+      assert.match(k.out.stderr, /the registry lost survivor\/s-1 \(NOT_FOUND\); registering again/);
+      k.interrupt();
+      assert.equal(await k.exit, 0, k.out.stderr);
+      assert.match(k.out.stdout, /deregistered survivor\/s-1\n$/);
+      assert.equal((await t.client.resolve({ service: "survivor", allStatuses: true })).instances.length, 0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("roster serve (process)", () => {
   it("shuts down gracefully on SIGTERM and exits 0", async () => {
     const port = await freePort();
-    const bin = fileURLToPath(new URL("../bin/roster.js", import.meta.url));
-    const child = spawn(process.execPath, [bin, "serve", "--port", String(port), "--log-level", "info", "--shutdown-grace-ms", "1000"], { stdio: ["ignore", "pipe", "pipe"] });
+    // The sources through tsx, so the test needs no build; test/package.test.ts runs the built binary.
+    const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--import", "tsx", main, "serve", "--port", String(port), "--log-level", "info", "--shutdown-grace-ms", "1000"], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
