@@ -7,27 +7,16 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "./servers.ts";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "15" } } });
 const runs = Math.max(10, Number(args.runs));
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const bin = fileURLToPath(new URL("../bin/roster.js", import.meta.url));
 if (!existsSync(new URL("../dist/src/cli/main.js", import.meta.url))) throw new Error("dist/ is missing: run `npm run build` first (npm run bench:cli does)");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Wall time of one process from spawn to exit, in milliseconds. */
 function time(argv: readonly string[]): number {
