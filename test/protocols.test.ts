@@ -83,22 +83,3 @@ describe("Protocols on one port (gRPC fast path, gRPC via Connect, gRPC-Web, Con
     assert.ok((await t.client.getStatus({})).revision > 0n);
   });
 });
-
-describe("Resolve encoding", () => {
-  it("splices cached instance encodings into exactly what the message encoder gives", async () => {
-    const { toBinary, create } = await import("@bufbuild/protobuf");
-    const { ResolveResponseSchema } = await import("../gen/roster/v1/registry_pb.js");
-    const { encodeResolveResponse, instanceToProto } = await import("../src/server/convert.js");
-    const { InstanceStatus: S } = await import("../src/core/types.js");
-    const base = { namespace: "default", service: "enc", host: "10.0.0.1", port: 80, status: S.HEALTHY, weight: 1, zone: "z", ttlMs: 1500, createRevision: 3n, modRevision: 9n, registeredAt: 1_700_000_000_123, lastHeartbeatAt: 1_700_000_001_456, load: 4 };
-    const records: import("../src/core/types.js").InstanceRecord[] = [
-      { ...base, id: "a", tags: ["x", "y"], metadata: { version: "2", "ünï": "cödé" } },
-      { ...base, id: "b", tags: [], metadata: {}, ttlMs: 0, load: 0 },
-    ];
-    for (const [revision, stale] of [[0n, false], [12n, false], [2n ** 60n, true]] as const) {
-      const spliced = encodeResolveResponse(records, revision, stale);
-      const reference = toBinary(ResolveResponseSchema, create(ResolveResponseSchema, { instances: records.map(instanceToProto), revision, stale }));
-      assert.deepEqual(Buffer.from(spliced), Buffer.from(reference));
-    }
-  });
-});

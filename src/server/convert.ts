@@ -1,5 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { InstanceSchema, RemovalReason, type Instance } from "../../gen/roster/v1/registry_pb.js";
 import type { InstanceRecord, RemovalCause } from "../core/types.js";
@@ -25,32 +24,6 @@ export function instanceToProto(r: InstanceRecord): Instance {
       lastHeartbeatAt: timestampFromMs(r.lastHeartbeatAt),
       load: r.load,
   });
-}
-
-// Records are immutable, so a record's encoding is made once; bytes, not message
-// objects, are kept: about 150 bytes an instance instead of well over a kilobyte.
-const encoded = new WeakMap<InstanceRecord, Uint8Array>();
-
-/** The protobuf encoding of an instance record (memoised per record). */
-export function instanceBytes(r: InstanceRecord): Uint8Array {
-  let b = encoded.get(r);
-  if (b === undefined) {
-    b = toBinary(InstanceSchema, instanceToProto(r));
-    encoded.set(r, b);
-  }
-  return b;
-}
-
-/**
- * Encodes a ResolveResponse by splicing the instances' cached encodings,
- * byte for byte what `toBinary(ResolveResponseSchema, ...)` would give.
- */
-export function encodeResolveResponse(instances: readonly InstanceRecord[], revision: bigint, stale: boolean): Uint8Array {
-  const w = new BinaryWriter();
-  for (const r of instances) w.tag(1, WireType.LengthDelimited).bytes(instanceBytes(r));
-  if (revision !== 0n) w.tag(2, WireType.Varint).uint64(revision);
-  if (stale) w.tag(3, WireType.Varint).bool(true);
-  return w.finish();
 }
 
 /** The wire form of a removal cause. */

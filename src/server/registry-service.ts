@@ -33,8 +33,9 @@ import { Picker, type PickStrategy } from "../core/pick.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecord } from "../core/types.js";
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
-import { encodeResolveResponse, instanceToProto } from "./convert.js";
-import { connectionKey, type StreamLimiter } from "./stream-limiter.js";
+import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
+import { instanceToProto } from "./convert.js";
+import type { StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
 /** What the service implementation needs from the server around it. */
@@ -56,14 +57,6 @@ const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> 
   [Strategy.LEAST_LOADED]: "least_loaded",
 };
 
-/** What a handler needs to know about its call, whichever front end (Connect or the gRPC fast path) carries it. */
-export interface CallContext {
-  /** Aborts when the client cancels, the deadline passes or the node shuts down (with UNAVAILABLE). */
-  readonly signal: AbortSignal;
-  /** The HTTP/2 session or socket the call arrived on, for per-connection limits. */
-  readonly connection: object | undefined;
-}
-
 /** The RegistryService handlers, independent of the RPC framework that calls them. */
 export interface RegistryHandlers {
   register(req: RegisterRequest, call: CallContext): Promise<RegisterResponse>;
@@ -72,8 +65,6 @@ export interface RegistryHandlers {
   heartbeat(reqs: AsyncIterable<HeartbeatRequest>, call: CallContext): Promise<HeartbeatResponse>;
   watch(req: WatchRequest, call: CallContext): AsyncIterable<WatchResponse>;
   resolve(req: ResolveRequest, call: CallContext): Promise<ResolveResponse>;
-  /** Resolve, answered as an encoded ResolveResponse (the gRPC fast path's hot path). */
-  resolveEncoded(req: ResolveRequest, call: CallContext): Promise<Uint8Array>;
   listServices(req: ListServicesRequest, call: CallContext): Promise<ListServicesResponse>;
   getStatus(req: GetStatusRequest, call: CallContext): Promise<GetStatusResponse>;
 }
@@ -87,7 +78,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   const { store, hub, limits, streams } = deps;
   const picker = new Picker();
 
-  /** The instances a Resolve answers with, whichever encoding carries them. */
+  /** The instances a Resolve answers with. */
   async function resolveView(req: ResolveRequest): Promise<{ instances: InstanceRecord[]; revision: bigint; stale: boolean }> {
     const namespace = validateNamespace(req.namespace, limits);
     const service = validateService(req.service, limits);
@@ -155,11 +146,6 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       return create(ResolveResponseSchema, { instances: r.instances.map(instanceToProto), revision: r.revision, stale: r.stale });
     },
 
-    async resolveEncoded(req) {
-      const r = await resolveView(req);
-      return encodeResolveResponse(r.instances, r.revision, r.stale);
-    },
-
     async listServices(req) {
       const namespace = validateNamespace(req.namespace, limits);
       const list = await store.listServices(namespace);
@@ -189,7 +175,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
 
 /** Registers the handlers on a Connect router (gRPC-Web, Connect, and gRPC the fast path left), mapping every thrown error through `toConnectError`. */
 export function registerRegistryService(router: ConnectRouter, h: RegistryHandlers): void {
-  const call = (ctx: HandlerContext): CallContext => ({ signal: ctx.signal, connection: ctx.values.get(connectionKey) });
+  const call = (ctx: HandlerContext): CallContext => ({ signal: ctx.signal, connection: ctx.values.get(connectionKey), end: ctx.values.get(endCallKey) });
   const impl = {
     register: (req: RegisterRequest, ctx: HandlerContext) => h.register(req, call(ctx)),
     deregister: (req: DeregisterRequest, ctx: HandlerContext) => h.deregister(req, call(ctx)),
