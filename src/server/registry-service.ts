@@ -180,7 +180,7 @@ export function registerRegistryService(router: ConnectRouter, h: RegistryHandle
     register: (req: RegisterRequest, ctx: HandlerContext) => h.register(req, call(ctx)),
     deregister: (req: DeregisterRequest, ctx: HandlerContext) => h.deregister(req, call(ctx)),
     heartbeat: (reqs: AsyncIterable<HeartbeatRequest>, ctx: HandlerContext) => h.heartbeat(abortable(reqs, ctx.signal), call(ctx)),
-    watch: (req: WatchRequest, ctx: HandlerContext) => h.watch(req, call(ctx)),
+    watch: (req: WatchRequest, ctx: HandlerContext) => closeOnAbort(h.watch(req, call(ctx)), ctx.signal),
     resolve: (req: ResolveRequest, ctx: HandlerContext) => h.resolve(req, call(ctx)),
     listServices: (req: ListServicesRequest, ctx: HandlerContext) => h.listServices(req, call(ctx)),
     getStatus: (req: GetStatusRequest, ctx: HandlerContext) => h.getStatus(req, call(ctx)),
@@ -206,6 +206,30 @@ async function* mapStreamErrors<T>(it: AsyncIterable<T>): AsyncIterable<T> {
   } catch (e) {
     throw toConnectError(e);
   }
+}
+
+/**
+ * Returns a stream's iterator that is also closed (its `finally` blocks run,
+ * freeing its slot) as soon as `signal` aborts. Connect pulls the next
+ * message only once the last one is written; when the client stops reading
+ * and its stream is reset, that write never completes, so without this the
+ * handler would stay suspended, holding its watcher, until the connection
+ * closed.
+ */
+function closeOnAbort<T>(stream: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+  const it = stream[Symbol.asyncIterator]();
+  const close = () => void it.return?.().catch(() => {});
+  if (signal.aborted) close();
+  else signal.addEventListener("abort", close, { once: true });
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => it.next(),
+      return: (value?: unknown) => {
+        signal.removeEventListener("abort", close);
+        return it.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined });
+      },
+    }),
+  };
 }
 
 function sameInstance(key: InstanceKey, req: HeartbeatRequest): InstanceKey {
