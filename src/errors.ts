@@ -83,7 +83,9 @@ export function toConnectError(reason: unknown): ConnectError {
   if (isRosterError(reason)) {
     return new ConnectError(reason.message, codes[reason.kind]);
   }
-  return ConnectError.from(reason);
+  const err = ConnectError.from(reason);
+  // Connect's own decode failure in a request stream (Heartbeat's messages): the client's fault, not the server's.
+  return isDecodeFailure(err.code, err.rawMessage) ? new ConnectError(err.rawMessage, Code.InvalidArgument) : err;
 }
 
 /**

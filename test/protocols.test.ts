@@ -158,6 +158,22 @@ describe("Refusals are the same on every gRPC front end (fast path and Connect)"
     });
   }
 
+  it("answers undecodable messages in a request stream with INVALID_ARGUMENT through the Connect protocol and gRPC-Web too", async () => {
+    const garbage = Buffer.from([0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    for (const [type, read] of [
+      ["application/connect+proto", (body: Buffer) => (JSON.parse(body.subarray(5).toString()) as { error: { code: string } }).error.code],
+      ["application/grpc-web+proto", (body: Buffer) => /grpc-status: ?(\d+)/.exec(body.subarray(5).toString())![1]!],
+    ] as const) {
+      const session = http2.connect(t.url);
+      const req = session.request({ ":method": "POST", ":path": "/roster.v1.RegistryService/Heartbeat", "content-type": type });
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      await new Promise((r) => req.on("close", r).end(garbage));
+      session.close();
+      assert.equal(read(Buffer.concat(chunks)), type.includes("connect") ? "invalid_argument" : String(Code.InvalidArgument), type);
+    }
+  });
+
   it("answers an unknown method with HTTP 404, which gRPC clients read as UNIMPLEMENTED, on both", async () => {
     for (const gzip of [false, true]) assert.deepEqual(await rawGrpc(t.url, "/roster.v1.RegistryService/Nope", [Buffer.alloc(0)], { gzip }).outcome, { status: "http 404", message: "" });
     const c = new grpc.Client(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure());
