@@ -103,7 +103,8 @@ export class GrpcFastPath {
     try {
       if (this.#closing) throw this.#closing;
       const ms = grpcTimeoutMs(timeout);
-      if (ms !== undefined) timer = setTimeout(() => controller.abort(new RosterError("deadline_exceeded", "the deadline passed")), ms);
+      // Connect's words for the same event.
+      if (ms !== undefined) timer = setTimeout(() => controller.abort(new RosterError("deadline_exceeded", "the operation timed out")), ms);
       switch (kind) {
         case "unary": {
           const out = await route.handler(decodeRequest(route.method.input, await request.single()), call);
