@@ -240,3 +240,23 @@ describe("Request size limits (fast path)", function () {
     await t.client.register({ service: "after-flood", host: "h", port: 1 });
   });
 });
+
+describe("Resolve encoding", () => {
+  it("splices cached instance encodings into exactly what the message encoder gives, and builds the same message when read", async () => {
+    const { ResolveResponseSchema } = await import("../gen/roster/v1/registry_pb.js");
+    const { encodeMessage, instanceToProto, resolveResponse } = await import("../src/server/convert.js");
+    const { InstanceStatus: S } = await import("../src/core/types.js");
+    const base = { namespace: "default", service: "enc", host: "10.0.0.1", port: 80, status: S.HEALTHY, weight: 1, zone: "z", ttlMs: 1500, createRevision: 3n, modRevision: 9n, registeredAt: 1_700_000_000_123, lastHeartbeatAt: 1_700_000_001_456, load: 4 };
+    const records: import("../src/core/types.js").InstanceRecord[] = [
+      { ...base, id: "a", tags: ["x", "y"], metadata: { version: "2", "ünï": "cödé" } },
+      { ...base, id: "b", tags: [], metadata: {}, ttlMs: 0, load: 0 },
+    ];
+    for (const [revision, stale] of [[0n, false], [12n, false], [2n ** 60n, true]] as const) {
+      const reference = create(ResolveResponseSchema, { instances: records.map(instanceToProto), revision, stale });
+      const lazy = resolveResponse(records, revision, stale);
+      assert.deepEqual(Buffer.from(encodeMessage(ResolveResponseSchema, lazy)), Buffer.from(toBinary(ResolveResponseSchema, reference)));
+      assert.deepEqual(Buffer.from(toBinary(ResolveResponseSchema, lazy)), Buffer.from(toBinary(ResolveResponseSchema, reference)), "what Connect encodes");
+      assert.deepEqual(lazy.instances, reference.instances);
+    }
+  });
+});

@@ -8,7 +8,6 @@ import {
   ListServicesResponseSchema,
   RegisterResponseSchema,
   RegistryService,
-  ResolveResponseSchema,
   ServiceSummarySchema,
   Strategy,
   type DeregisterRequest,
@@ -34,7 +33,7 @@ import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecor
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
 import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
-import { instanceToProto } from "./convert.js";
+import { instanceToProto, resolveResponse } from "./convert.js";
 import type { StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
@@ -143,7 +142,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
 
     async resolve(req) {
       const r = await resolveView(req);
-      return create(ResolveResponseSchema, { instances: r.instances.map(instanceToProto), revision: r.revision, stale: r.stale });
+      return resolveResponse(r.instances, r.revision, r.stale);
     },
 
     async listServices(req) {

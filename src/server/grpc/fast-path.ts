@@ -1,9 +1,10 @@
 import type * as http2 from "node:http2";
-import { toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { RegistryService } from "../../../gen/roster/v1/registry_pb.js";
 import { RosterError, cancelled, toConnectError } from "../../errors.js";
 import type { CallContext } from "../call-context.js";
+import { encodeMessage } from "../convert.js";
 import type { RegistryHandlers } from "../registry-service.js";
 import { EnvelopeReader } from "./envelope-reader.js";
 import { grpcTimeoutMs } from "./grpc-timeout.js";
@@ -23,7 +24,7 @@ const envelopes = new WeakMap<object, Buffer>();
 function envelopeOf(schema: DescMessage, m: object): Buffer {
   let e = envelopes.get(m);
   if (e === undefined) {
-    e = frame(toBinary(schema, m as never));
+    e = frame(encodeMessage(schema, m));
     envelopes.set(m, e);
   }
   return e;
