@@ -26,6 +26,8 @@ const HEADER = 5;
  */
 export class EnvelopeReader {
   readonly #chunks: Buffer[] = [];
+  /** Index of the first chunk still held in `#chunks`. */
+  #first = 0;
   #held = 0;
   /** The flags and length of the message being read, once its prefix is in. */
   #next: { flags: number; length: number } | undefined;
@@ -82,6 +84,7 @@ export class EnvelopeReader {
   release(): void {
     this.account.give(this.#held);
     this.#chunks.length = 0;
+    this.#first = 0;
     this.#held = 0;
     this.#next = undefined;
   }
@@ -91,22 +94,36 @@ export class EnvelopeReader {
     if (n === 0) return Buffer.alloc(0);
     this.#held -= n;
     this.account.give(n);
-    const first = this.#chunks[0]!;
+    const first = this.#chunks[this.#first]!;
     if (first.length >= n) {
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
+      this.#consume(first, n);
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const c = this.#chunks[0]!;
+      const c = this.#chunks[this.#first]!;
       const part = Math.min(c.length, n - filled);
       c.copy(out, filled, 0, part);
       filled += part;
-      if (part === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(part);
+      this.#consume(c, part);
     }
     return out;
+  }
+
+  /** Drops `n` bytes from the front of chunk `c` (the first held). An index, not `shift()`, so a body sent in tiny frames stays linear. */
+  #consume(c: Buffer, n: number): void {
+    if (n < c.length) {
+      this.#chunks[this.#first] = c.subarray(n);
+      return;
+    }
+    this.#first++;
+    if (this.#first === this.#chunks.length) {
+      this.#chunks.length = 0;
+      this.#first = 0;
+    } else if (this.#first >= 1024 && this.#first * 2 >= this.#chunks.length) {
+      this.#chunks.splice(0, this.#first);
+      this.#first = 0;
+    }
   }
 }
