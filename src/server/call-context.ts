@@ -39,12 +39,12 @@ export function resetCodeFor(reason: unknown): number {
   return isRosterError(reason) && reason.kind === "resource_exhausted" ? http2.constants.NGHTTP2_ENHANCE_YOUR_CALM : http2.constants.NGHTTP2_CANCEL;
 }
 
-/** Connect's `contextValues` for a Node request: its connection, and `end` acting on its HTTP/2 stream or socket. */
-export function callContextValues(req: NodeRequest, res: { readonly writableLength: number }): ContextValues {
+/** Connect's `contextValues` for a Node request: its connection, and `end` acting on its HTTP/2 stream or (HTTP/1.1) socket. */
+export function callContextValues(req: NodeRequest): ContextValues {
   const end = (reason: unknown) => {
     const stream = "stream" in req ? req.stream : undefined;
     // Only a response the client is not taking is cut; otherwise the handler's own throw ends the call with trailers.
-    if ((stream ?? res).writableLength === 0) return;
+    if ((stream ?? req.socket).writableLength === 0) return;
     if (stream) stream.close(resetCodeFor(reason));
     else req.socket.destroy();
   };

@@ -84,12 +84,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     startedAt,
     onBeat: () => metrics.beat(),
   });
-  // Connect's contextValues sees only the request; `end` needs the response it is written to.
-  const responses = new WeakMap<object, { readonly writableLength: number }>();
-  const serveConnect = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
-    responses.set(req, res);
-    handler(req as never, res as never);
-  };
   const handler = connectNodeAdapter({
     routes(router) {
       registerRegistryService(router, handlers);
@@ -97,7 +91,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
-    contextValues: (req) => callContextValues(req, responses.get(req) ?? { writableLength: 0 }),
+    contextValues: callContextValues,
     fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
   });
 
@@ -107,7 +101,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (fast.handle(req, res)) return;
     // gRPC that Connect serves (compressed requests, the health service) gets the fast path's status encoding.
     if (isGrpcRequest(req.headers["content-type"])) conformGrpcStatus(res);
-    serveConnect(req, res);
+    handler(req, res);
   });
   h2.on("session", (s) => {
     sessions.add(s);
@@ -124,7 +118,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let h1: http.Server | undefined;
   let http1Port: number | undefined;
   if (config.http1Port !== 0) {
-    h1 = http.createServer(serveConnect);
+    h1 = http.createServer(handler);
     h1.on("connection", (s) => {
       sockets.add(s);
       s.once("close", () => sockets.delete(s));
