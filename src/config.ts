@@ -40,6 +40,8 @@ export interface Limits {
   readonly maxWatchQueue: number;
   /** Largest request message, in bytes. */
   readonly maxMessageBytes: number;
+  /** Most bytes of partly received request messages held for one connection, over all its streams. */
+  readonly maxBufferedRequestBytesPerConnection: number;
 }
 
 /** How leases and history behave. */
@@ -99,6 +101,7 @@ export const defaultLimits: Limits = {
   maxWatchers: 100_000,
   maxWatchQueue: 10_000,
   maxMessageBytes: 4 * 1024 * 1024,
+  maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -169,6 +172,7 @@ const limitHelp: Record<keyof Limits, string> = {
   maxWatchers: "most Watch streams per node",
   maxWatchQueue: "events queued per watcher before it is cut off",
   maxMessageBytes: "largest request message (bytes)",
+  maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
 };
 
 const timingHelp: Record<keyof Timing, string> = {
@@ -249,6 +253,7 @@ function validateConfig(c: ServerConfig): void {
   for (const [k, v] of Object.entries(c.limits)) {
     check(Number.isInteger(v) && v >= 1, kebab(k), "must be a whole number of at least 1");
   }
+  check(c.limits.maxBufferedRequestBytesPerConnection >= c.limits.maxMessageBytes, "max-buffered-request-bytes-per-connection", "must be at least max-message-bytes");
   check(c.limits.minTtlMs <= c.limits.maxTtlMs, "min-ttl-ms", "must not exceed max-ttl-ms");
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");

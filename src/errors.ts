@@ -9,6 +9,9 @@ export type RosterErrorKind =
   | "not_found"
   | "resource_exhausted"
   | "unavailable"
+  | "unimplemented"
+  | "deadline_exceeded"
+  | "cancelled"
   | "internal";
 
 const codes: Record<RosterErrorKind, Code> = {
@@ -16,6 +19,9 @@ const codes: Record<RosterErrorKind, Code> = {
   not_found: Code.NotFound,
   resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
+  unimplemented: Code.Unimplemented,
+  deadline_exceeded: Code.DeadlineExceeded,
+  cancelled: Code.Canceled,
   internal: Code.Internal,
 };
 
@@ -50,12 +56,36 @@ export function unavailable(message: string): RosterError {
   return new RosterError("unavailable", message);
 }
 
+/** The call ended because its client went away. */
+export function cancelled(message: string): RosterError {
+  return new RosterError("cancelled", message);
+}
+
+/**
+ * A request that could not be decoded. The text is Connect's own ("parse
+ * binary: ..."), so that every front end gives the same message, and the code
+ * is INVALID_ARGUMENT everywhere (Connect alone would say INTERNAL; the front
+ * ends correct that with `isDecodeFailure`).
+ */
+export function undecodable(detail: string): RosterError {
+  return new RosterError("invalid_argument", `${DECODE_FAILURE_PREFIX}${detail}`);
+}
+
+const DECODE_FAILURE_PREFIX = "parse binary: ";
+
+/** True for Connect's INTERNAL answer to a binary request it could not decode, which Roster answers with INVALID_ARGUMENT. */
+export function isDecodeFailure(code: Code, message: string): boolean {
+  return code === Code.Internal && message.startsWith(DECODE_FAILURE_PREFIX);
+}
+
 /** Maps any thrown value to the `ConnectError` a client receives. */
 export function toConnectError(reason: unknown): ConnectError {
   if (isRosterError(reason)) {
     return new ConnectError(reason.message, codes[reason.kind]);
   }
-  return ConnectError.from(reason);
+  const err = ConnectError.from(reason);
+  // Connect's own decode failure in a request stream (Heartbeat's messages): the client's fault, not the server's.
+  return isDecodeFailure(err.code, err.rawMessage) ? new ConnectError(err.rawMessage, Code.InvalidArgument) : err;
 }
 
 /**

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from "./helpers/server.js";
 const protoDir = fileURLToPath(new URL("../proto", import.meta.url));
 const definition = protoLoader.loadSync("roster/v1/registry.proto", { includeDirs: [protoDir], longs: String, enums: String, defaults: true, keepCase: false });
 const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  roster: { v1: { RegistryService: new (address: string, creds: grpc.ChannelCredentials) => RawClient } };
+  roster: { v1: { RegistryService: new (address: string, creds: grpc.ChannelCredentials, options?: object) => RawClient } };
 };
 
 type Callback<T> = (err: grpc.ServiceError | null, res: T) => void;
@@ -98,6 +98,20 @@ describe("A grpc-js client with proto-loader (polyglot interop)", function () {
       stream.write({ service: "ok", id: "ghost" });
     });
     assert.equal(hb, grpc.status.NOT_FOUND);
+  });
+
+  it("reads status messages as written (the gRPC spec's percent-encoding), uncompressed (fast path) and gzip (Connect)", async () => {
+    const gzip = new pkg.roster.v1.RegistryService(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 });
+    try {
+      for (const c of [client, gzip]) {
+        const details = (p: Promise<unknown>) => p.then(() => "OK", (e: grpc.ServiceError) => e.details);
+        assert.equal(await details(call((cb) => c.register({ host: "h", port: 1 }, cb))), "service: is required");
+        assert.equal(await details(call((cb) => c.deregister({ service: "svc", id: "x" }, cb))), "instance default/svc/x not found");
+        assert.equal(await details(call((cb) => c.register({ service: "ok", id: "é", host: "h", port: 1 }, cb))).then((d) => d.startsWith("id: ")), true);
+      }
+    } finally {
+      gzip.close();
+    }
   });
 
   it("sees an expiry with reason EXPIRED", async () => {

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { RegistryService, WatchEventType } from "../gen/roster/v1/registry_pb.js";
+import { RegisterRequestSchema, RegistryService, WatchEventType } from "../gen/roster/v1/registry_pb.js";
 import { collectWatch } from "./helpers/watch.js";
-import { startTestServer, until, type TestServer } from "./helpers/server.js";
+import { sleep, startTestServer, until, type TestServer } from "./helpers/server.js";
 
 describe("Protocols on one port (gRPC fast path, gRPC via Connect, gRPC-Web, Connect)", function () {
   this.timeout(20000);
@@ -63,15 +66,18 @@ describe("Protocols on one port (gRPC fast path, gRPC via Connect, gRPC-Web, Con
     assert.equal(res.instances.length, 1);
   });
 
-  it("ends a fast-path watch at its deadline with DEADLINE_EXCEEDED and frees its stream slot", async () => {
-    const w = t.client.watch({ service: "deadline" }, { timeoutMs: 300 });
-    let code: Code | undefined;
-    try {
-      for await (const ev of w) void ev;
-    } catch (e) {
-      code = ConnectError.from(e).code;
+  it("ends a watch at its deadline with DEADLINE_EXCEEDED and the same message on the fast path and through Connect, and frees its stream slot", async () => {
+    const ended: string[] = [];
+    for (const client of [t.client, createClient(RegistryService, createGrpcTransport({ baseUrl: t.url, sendCompression: compressionGzip }))]) {
+      try {
+        for await (const ev of client.watch({ service: "deadline" }, { timeoutMs: 300 })) void ev;
+        ended.push("OK");
+      } catch (e) {
+        const err = ConnectError.from(e);
+        ended.push(`${Code[err.code]}: ${err.rawMessage}`);
+      }
     }
-    assert.equal(code, Code.DeadlineExceeded);
+    assert.deepEqual(ended, ["DeadlineExceeded: the operation timed out", "DeadlineExceeded: the operation timed out"]);
     await until("slot freed", async () => (await t.client.getStatus({})).watchers === 0);
   });
 
@@ -84,11 +90,161 @@ describe("Protocols on one port (gRPC fast path, gRPC via Connect, gRPC-Web, Con
   });
 });
 
+/** One raw gRPC call: the status and message it ends with (or the HTTP status when it is not gRPC at all). */
+function rawGrpc(url: string, path: string, messages: Buffer[], options: { gzip?: boolean; headers?: Record<string, string>; endStream?: boolean } = {}) {
+  const session = http2.connect(url);
+  const req = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...(options.gzip ? { "grpc-encoding": "gzip" } : {}),
+    ...options.headers,
+  });
+  const envelopes = messages.map((m) => {
+    const body = options.gzip ? gzipSync(m) : m;
+    const head = Buffer.alloc(5);
+    head[0] = options.gzip ? 1 : 0;
+    head.writeUInt32BE(body.length, 1);
+    return Buffer.concat([head, body]);
+  });
+  return {
+    session,
+    req,
+    outcome: new Promise<{ status: string; message: string }>((resolve) => {
+      let out = { status: "", message: "" };
+      const read = (h: http2.IncomingHttpHeaders) => {
+        if (h["grpc-status"] !== undefined) out = { status: String(h["grpc-status"]), message: String(h["grpc-message"] ?? "") };
+        else if (out.status === "") out = { status: `http ${h[":status"]}`, message: "" };
+      };
+      req.on("response", read);
+      req.on("trailers", read);
+      req.on("data", () => {});
+      req.on("error", () => {});
+      req.on("close", () => {
+        session.close();
+        resolve(out);
+      });
+      if (options.endStream === false) req.write(Buffer.concat(envelopes));
+      else req.end(Buffer.concat(envelopes));
+    }),
+  };
+}
+
+describe("Refusals are the same on every gRPC front end (fast path and Connect)", function () {
+  this.timeout(20000);
+  let t: TestServer;
+  before(async () => (t = await startTestServer()));
+  after(() => t.close());
+
+  const invalidUtf8 = Buffer.from([0x12, 0x02, 0xc3, 0x28, 0x1a, 0x01, 0x68, 0x20, 0x01]); // RegisterRequest{service: "\xc3(", host: "h", port: 1}
+  const resolveA = Buffer.from([0x12, 0x01, 0x61]); // ResolveRequest{service: "a"}
+  const cases: { what: string; path: string; messages: Buffer[]; headers?: Record<string, string>; code: Code; message: string | RegExp }[] = [
+    { what: "invalid UTF-8 in a string field", path: "Register", messages: [invalidUtf8], code: Code.InvalidArgument, message: /^parse binary: / },
+    { what: "bytes that are not protobuf", path: "Register", messages: [Buffer.from([0xff, 0xff, 0xff])], code: Code.InvalidArgument, message: /^parse binary: / },
+    { what: "a malformed grpc-timeout", path: "Resolve", messages: [resolveA], headers: { "grpc-timeout": "soon" }, code: Code.InvalidArgument, message: "protocol error: invalid grpc timeout value: soon" },
+    { what: "two messages to a unary method", path: "Resolve", messages: [resolveA, resolveA], code: Code.Unimplemented, message: "protocol error: received extra input message for unary method" },
+    { what: "no message to a unary method", path: "Resolve", messages: [], code: Code.Unimplemented, message: "protocol error: missing input message for unary method" },
+    { what: "two messages to a server-streaming method", path: "Watch", messages: [resolveA, resolveA], code: Code.Unimplemented, message: "protocol error: received extra input message for server-streaming method" },
+    { what: "a field that breaks the rules (1.2)", path: "Register", messages: [Buffer.from(toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { host: "h", port: 1 })))], code: Code.InvalidArgument, message: "service: is required" },
+  ];
+  for (const c of cases) {
+    it(`answers ${c.what} with ${Code[c.code]} and one message, identity or compressed`, async () => {
+      const path = `/roster.v1.RegistryService/${c.path}`;
+      const fast = await rawGrpc(t.url, path, c.messages, { ...(c.headers ? { headers: c.headers } : {}) }).outcome;
+      const viaConnect = await rawGrpc(t.url, path, c.messages, { gzip: true, ...(c.headers ? { headers: c.headers } : {}) }).outcome;
+      assert.deepEqual(viaConnect, fast, "fast path and Connect answer alike");
+      assert.equal(fast.status, String(c.code));
+      // The gRPC spec's percent-encoding leaves printable ASCII as it is.
+      if (typeof c.message === "string") assert.equal(fast.message, c.message);
+      else assert.match(fast.message, c.message);
+    });
+  }
+
+  it("answers undecodable messages in a request stream with INVALID_ARGUMENT through the Connect protocol and gRPC-Web too", async () => {
+    const garbage = Buffer.from([0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    for (const [type, read] of [
+      ["application/connect+proto", (body: Buffer) => (JSON.parse(body.subarray(5).toString()) as { error: { code: string } }).error.code],
+      ["application/grpc-web+proto", (body: Buffer) => /grpc-status: ?(\d+)/.exec(body.subarray(5).toString())![1]!],
+    ] as const) {
+      const session = http2.connect(t.url);
+      const req = session.request({ ":method": "POST", ":path": "/roster.v1.RegistryService/Heartbeat", "content-type": type });
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      await new Promise((r) => req.on("close", r).end(garbage));
+      session.close();
+      assert.equal(read(Buffer.concat(chunks)), type.includes("connect") ? "invalid_argument" : String(Code.InvalidArgument), type);
+    }
+  });
+
+  it("answers an unknown method with HTTP 404, which gRPC clients read as UNIMPLEMENTED, on both", async () => {
+    for (const gzip of [false, true]) assert.deepEqual(await rawGrpc(t.url, "/roster.v1.RegistryService/Nope", [Buffer.alloc(0)], { gzip }).outcome, { status: "http 404", message: "" });
+    const c = new grpc.Client(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure());
+    const code = await new Promise<number>((resolve) =>
+      c.makeUnaryRequest("/roster.v1.RegistryService/Nope", (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e ? e.code : grpc.status.OK)),
+    );
+    c.close();
+    assert.equal(code, grpc.status.UNIMPLEMENTED);
+  });
+});
+
+describe("Request size limits (fast path)", function () {
+  this.timeout(20000);
+  let t: TestServer;
+  const MiB = 1024 * 1024;
+  before(async () => (t = await startTestServer({ limits: { maxMessageBytes: MiB, maxBufferedRequestBytesPerConnection: 2 * MiB } })));
+  after(() => t.close());
+
+  it("refuses an oversized message with RESOURCE_EXHAUSTED naming the limit as soon as its length prefix arrives", async () => {
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(5 * MiB, 1);
+    const session = http2.connect(t.url);
+    const req = session.request({ ":method": "POST", ":path": "/roster.v1.RegistryService/Register", "content-type": "application/grpc", te: "trailers" });
+    req.write(head); // and nothing more: the refusal cannot wait for the body
+    const h = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once("response", resolve));
+    session.destroy();
+    assert.equal(h["grpc-status"], String(Code.ResourceExhausted));
+    assert.match(String(h["grpc-message"]), /max-message-bytes=1048576/);
+  });
+
+  it("refuses streams past max-buffered-request-bytes-per-connection when 64 streams each hold part of a large message", async () => {
+    const session = http2.connect(t.url);
+    const part = Buffer.alloc(512 * 1024, 1);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(MiB - 16, 1);
+    const outcomes: Promise<string>[] = [];
+    for (let i = 0; i < 64; i++) {
+      const req = session.request({ ":method": "POST", ":path": "/roster.v1.RegistryService/Register", "content-type": "application/grpc", te: "trailers" });
+      req.on("error", () => {});
+      req.write(Buffer.concat([head, part]));
+      outcomes.push(
+        new Promise<string>((resolve) => {
+          req.once("response", (h) => resolve(`${h["grpc-status"]} ${h["grpc-message"]}`));
+          req.once("close", () => resolve(`closed rst=${req.rstCode}`));
+        }),
+      );
+      // One at a time, as a slow client would open them: each stream's part arrives before the next opens.
+      await Promise.race([outcomes[i], sleep(30)]);
+    }
+    const settled = await Promise.all(outcomes.map((o) => Promise.race([o, sleep(2000).then(() => "open")])));
+    // 2 MiB hold four half messages. Every other stream is refused: by the cap, naming it, or by Node's
+    // own per-session memory guard (RST_STREAM ENHANCE_YOUR_CALM, which clients read as RESOURCE_EXHAUSTED).
+    const ours = settled.filter((o) => o.startsWith(`${Code.ResourceExhausted} limit max-buffered-request-bytes-per-connection=2097152 reached`));
+    const node = settled.filter((o) => o === `closed rst=${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}`);
+    const open = settled.filter((o) => o === "open");
+    assert.ok(open.length <= 4, `${open.length} streams hold data`);
+    assert.ok(ours.length > 0, "the cap refused some");
+    assert.equal(ours.length + node.length + open.length, 64, settled.join("\n"));
+    session.destroy();
+    // Another connection is unaffected, and the first's bytes were given back.
+    await t.client.register({ service: "after-flood", host: "h", port: 1 });
+  });
+});
+
 describe("Resolve encoding", () => {
-  it("splices cached instance encodings into exactly what the message encoder gives", async () => {
-    const { toBinary, create } = await import("@bufbuild/protobuf");
+  it("splices cached instance encodings into exactly what the message encoder gives, and builds the same message when read", async () => {
     const { ResolveResponseSchema } = await import("../gen/roster/v1/registry_pb.js");
-    const { encodeResolveResponse, instanceToProto } = await import("../src/server/convert.js");
+    const { encodeMessage, instanceToProto, resolveResponse } = await import("../src/server/convert.js");
     const { InstanceStatus: S } = await import("../src/core/types.js");
     const base = { namespace: "default", service: "enc", host: "10.0.0.1", port: 80, status: S.HEALTHY, weight: 1, zone: "z", ttlMs: 1500, createRevision: 3n, modRevision: 9n, registeredAt: 1_700_000_000_123, lastHeartbeatAt: 1_700_000_001_456, load: 4 };
     const records: import("../src/core/types.js").InstanceRecord[] = [
@@ -96,9 +252,11 @@ describe("Resolve encoding", () => {
       { ...base, id: "b", tags: [], metadata: {}, ttlMs: 0, load: 0 },
     ];
     for (const [revision, stale] of [[0n, false], [12n, false], [2n ** 60n, true]] as const) {
-      const spliced = encodeResolveResponse(records, revision, stale);
-      const reference = toBinary(ResolveResponseSchema, create(ResolveResponseSchema, { instances: records.map(instanceToProto), revision, stale }));
-      assert.deepEqual(Buffer.from(spliced), Buffer.from(reference));
+      const reference = create(ResolveResponseSchema, { instances: records.map(instanceToProto), revision, stale });
+      const lazy = resolveResponse(records, revision, stale);
+      assert.deepEqual(Buffer.from(encodeMessage(ResolveResponseSchema, lazy)), Buffer.from(toBinary(ResolveResponseSchema, reference)));
+      assert.deepEqual(Buffer.from(toBinary(ResolveResponseSchema, lazy)), Buffer.from(toBinary(ResolveResponseSchema, reference)), "what Connect encodes");
+      assert.deepEqual(lazy.instances, reference.instances);
     }
   });
 });

@@ -1,7 +1,7 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { InstanceSchema, RemovalReason, type Instance } from "../../gen/roster/v1/registry_pb.js";
+import { InstanceSchema, RemovalReason, ResolveResponseSchema, type Instance, type ResolveResponse } from "../../gen/roster/v1/registry_pb.js";
 import type { InstanceRecord, RemovalCause } from "../core/types.js";
 import { durationFromMs } from "../core/duration.js";
 
@@ -51,6 +51,33 @@ export function encodeResolveResponse(instances: readonly InstanceRecord[], revi
   if (revision !== 0n) w.tag(2, WireType.Varint).uint64(revision);
   if (stale) w.tag(3, WireType.Varint).bool(true);
   return w.finish();
+}
+
+// Messages whose encoding is cheaper made another way than by walking them: the gRPC fast path asks here first.
+const encoders = new WeakMap<object, () => Uint8Array>();
+
+/**
+ * A ResolveResponse for these records. Its instances are built only when
+ * read (Connect's serializer reads them); `encodeMessage` instead splices
+ * the records' cached encodings, so the plain-gRPC hot path never builds
+ * them at all.
+ */
+export function resolveResponse(instances: readonly InstanceRecord[], revision: bigint, stale: boolean): ResolveResponse {
+  const m = create(ResolveResponseSchema, { revision, stale });
+  let protos: Instance[] | undefined;
+  Object.defineProperty(m, "instances", {
+    enumerable: true,
+    get: () => (protos ??= instances.map(instanceToProto)),
+    set: (v: Instance[]) => (protos = v),
+  });
+  encoders.set(m, () => encodeResolveResponse(instances, revision, stale));
+  return m;
+}
+
+/** The protobuf encoding of a message: its spliced encoding when it has one (`resolveResponse`), else `toBinary`. */
+export function encodeMessage(schema: DescMessage, m: object): Uint8Array {
+  const encode = encoders.get(m);
+  return encode ? encode() : toBinary(schema, m as never);
 }
 
 /** The wire form of a removal cause. */

@@ -8,7 +8,6 @@ import {
   ListServicesResponseSchema,
   RegisterResponseSchema,
   RegistryService,
-  ResolveResponseSchema,
   ServiceSummarySchema,
   Strategy,
   type DeregisterRequest,
@@ -33,8 +32,9 @@ import { Picker, type PickStrategy } from "../core/pick.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecord } from "../core/types.js";
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
-import { encodeResolveResponse, instanceToProto } from "./convert.js";
-import { connectionKey, type StreamLimiter } from "./stream-limiter.js";
+import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
+import { instanceToProto, resolveResponse } from "./convert.js";
+import type { StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
 /** What the service implementation needs from the server around it. */
@@ -56,14 +56,6 @@ const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> 
   [Strategy.LEAST_LOADED]: "least_loaded",
 };
 
-/** What a handler needs to know about its call, whichever front end (Connect or the gRPC fast path) carries it. */
-export interface CallContext {
-  /** Aborts when the client cancels, the deadline passes or the node shuts down (with UNAVAILABLE). */
-  readonly signal: AbortSignal;
-  /** The HTTP/2 session or socket the call arrived on, for per-connection limits. */
-  readonly connection: object | undefined;
-}
-
 /** The RegistryService handlers, independent of the RPC framework that calls them. */
 export interface RegistryHandlers {
   register(req: RegisterRequest, call: CallContext): Promise<RegisterResponse>;
@@ -72,8 +64,6 @@ export interface RegistryHandlers {
   heartbeat(reqs: AsyncIterable<HeartbeatRequest>, call: CallContext): Promise<HeartbeatResponse>;
   watch(req: WatchRequest, call: CallContext): AsyncIterable<WatchResponse>;
   resolve(req: ResolveRequest, call: CallContext): Promise<ResolveResponse>;
-  /** Resolve, answered as an encoded ResolveResponse (the gRPC fast path's hot path). */
-  resolveEncoded(req: ResolveRequest, call: CallContext): Promise<Uint8Array>;
   listServices(req: ListServicesRequest, call: CallContext): Promise<ListServicesResponse>;
   getStatus(req: GetStatusRequest, call: CallContext): Promise<GetStatusResponse>;
 }
@@ -87,7 +77,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   const { store, hub, limits, streams } = deps;
   const picker = new Picker();
 
-  /** The instances a Resolve answers with, whichever encoding carries them. */
+  /** The instances a Resolve answers with. */
   async function resolveView(req: ResolveRequest): Promise<{ instances: InstanceRecord[]; revision: bigint; stale: boolean }> {
     const namespace = validateNamespace(req.namespace, limits);
     const service = validateService(req.service, limits);
@@ -152,12 +142,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
 
     async resolve(req) {
       const r = await resolveView(req);
-      return create(ResolveResponseSchema, { instances: r.instances.map(instanceToProto), revision: r.revision, stale: r.stale });
-    },
-
-    async resolveEncoded(req) {
-      const r = await resolveView(req);
-      return encodeResolveResponse(r.instances, r.revision, r.stale);
+      return resolveResponse(r.instances, r.revision, r.stale);
     },
 
     async listServices(req) {
@@ -189,12 +174,12 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
 
 /** Registers the handlers on a Connect router (gRPC-Web, Connect, and gRPC the fast path left), mapping every thrown error through `toConnectError`. */
 export function registerRegistryService(router: ConnectRouter, h: RegistryHandlers): void {
-  const call = (ctx: HandlerContext): CallContext => ({ signal: ctx.signal, connection: ctx.values.get(connectionKey) });
+  const call = (ctx: HandlerContext): CallContext => ({ signal: ctx.signal, connection: ctx.values.get(connectionKey), end: ctx.values.get(endCallKey) });
   const impl = {
     register: (req: RegisterRequest, ctx: HandlerContext) => h.register(req, call(ctx)),
     deregister: (req: DeregisterRequest, ctx: HandlerContext) => h.deregister(req, call(ctx)),
     heartbeat: (reqs: AsyncIterable<HeartbeatRequest>, ctx: HandlerContext) => h.heartbeat(abortable(reqs, ctx.signal), call(ctx)),
-    watch: (req: WatchRequest, ctx: HandlerContext) => h.watch(req, call(ctx)),
+    watch: (req: WatchRequest, ctx: HandlerContext) => closeOnAbort(h.watch(req, call(ctx)), ctx.signal),
     resolve: (req: ResolveRequest, ctx: HandlerContext) => h.resolve(req, call(ctx)),
     listServices: (req: ListServicesRequest, ctx: HandlerContext) => h.listServices(req, call(ctx)),
     getStatus: (req: GetStatusRequest, ctx: HandlerContext) => h.getStatus(req, call(ctx)),
@@ -220,6 +205,30 @@ async function* mapStreamErrors<T>(it: AsyncIterable<T>): AsyncIterable<T> {
   } catch (e) {
     throw toConnectError(e);
   }
+}
+
+/**
+ * Returns a stream's iterator that is also closed (its `finally` blocks run,
+ * freeing its slot) as soon as `signal` aborts. Connect pulls the next
+ * message only once the last one is written; when the client stops reading
+ * and its stream is reset, that write never completes, so without this the
+ * handler would stay suspended, holding its watcher, until the connection
+ * closed.
+ */
+function closeOnAbort<T>(stream: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+  const it = stream[Symbol.asyncIterator]();
+  const close = () => void it.return?.().catch(() => {});
+  if (signal.aborted) close();
+  else signal.addEventListener("abort", close, { once: true });
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => it.next(),
+      return: (value?: unknown) => {
+        signal.removeEventListener("abort", close);
+        return it.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined });
+      },
+    }),
+  };
 }
 
 function sameInstance(key: InstanceKey, req: HeartbeatRequest): InstanceKey {

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ServerConfig } from "../config.js";
 import { createStore } from "../store/create-store.js";
@@ -10,10 +10,13 @@ import type { Store } from "../store/store.js";
 import { registerHealthService } from "./health-service.js";
 import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { GrpcFastPath } from "./grpc-fast-path.js";
+import { callContextValues } from "./call-context.js";
+import { GrpcFastPath } from "./grpc/fast-path.js";
+import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
+import { RequestByteBudget } from "./grpc/request-byte-budget.js";
 import { registerRegistryService, registryHandlers } from "./registry-service.js";
 import { keepSessionAlive } from "./session-keepalive.js";
-import { StreamLimiter, connectionKey, connectionOf } from "./stream-limiter.js";
+import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { version } from "../version.js";
 
@@ -88,14 +91,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
-    contextValues: (req) => createContextValues().set(connectionKey, connectionOf(req)),
+    contextValues: callContextValues,
     fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
   });
 
   const sessions = new Set<http2.ServerHttp2Session>();
-  const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes);
+  const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection));
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, (req, res) => {
-    if (!fast.handle(req, res)) handler(req, res);
+    if (fast.handle(req, res)) return;
+    // gRPC that Connect serves (compressed requests, the health service) gets the fast path's status encoding.
+    if (isGrpcRequest(req.headers["content-type"])) conformGrpcStatus(res);
+    handler(req, res);
   });
   h2.on("session", (s) => {
     sessions.add(s);

@@ -1,15 +1,4 @@
-import { createContextKey } from "@connectrpc/connect";
-import type * as http from "node:http";
-import type * as http2 from "node:http2";
 import { limitReached } from "../errors.js";
-
-/** The context key under which each request carries its connection (HTTP/2 session or socket). */
-export const connectionKey = createContextKey<object | undefined>(undefined, { description: "roster connection" });
-
-/** The connection a Node request arrived on, for `contextValues`. */
-export function connectionOf(req: http.IncomingMessage | http2.Http2ServerRequest): object {
-  return "stream" in req && req.stream ? req.stream.session ?? req.socket : req.socket;
-}
 
 /**
  * Caps the long-lived streams (Heartbeat, Watch) open on one connection, so

@@ -1,0 +1,84 @@
+import type * as http2 from "node:http2";
+import type { ConnectError } from "@connectrpc/connect";
+import { cancelled } from "../../errors.js";
+import { resetCodeFor } from "../call-context.js";
+import { statusFields } from "./grpc-status.js";
+
+/** Frames a message as a gRPC envelope (uncompressed). */
+export function frame(body: Uint8Array): Buffer {
+  const f = Buffer.allocUnsafe(5 + body.length);
+  f[0] = 0;
+  f.writeUInt32BE(body.length, 1);
+  f.set(body, 5);
+  return f;
+}
+
+/**
+ * The response side of one gRPC call on a raw HTTP/2 stream: headers once,
+ * envelopes, then trailers (or a trailers-only answer). Trailers go through
+ * the compatibility response, whose own 'wantTrailers' listener sends them.
+ */
+export class Reply {
+  #headersSent = false;
+  #ended = false;
+  #waiting = false;
+  constructor(
+    readonly stream: http2.ServerHttp2Stream,
+    readonly res: http2.Http2ServerResponse,
+  ) {}
+
+  /** True while a message waits for a client that is not taking what was sent. */
+  get stuck(): boolean {
+    return this.#waiting;
+  }
+
+  /** Writes one envelope; waits while the stream is full, until it drains or `signal` aborts (then throws its reason). */
+  async send(envelope: Buffer, signal: AbortSignal): Promise<void> {
+    this.#headers();
+    if (this.stream.destroyed) throw signal.reason ?? cancelled("the stream closed");
+    if (this.stream.write(envelope)) return;
+    this.#waiting = true;
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off("drain", done);
+          this.stream.off("close", done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.stream.once("drain", done);
+        this.stream.once("close", done);
+        signal.addEventListener("abort", done, { once: true });
+      });
+    } finally {
+      this.#waiting = false;
+    }
+    signal.throwIfAborted();
+  }
+
+  /** Ends the call with a status: trailers after the messages, or a trailers-only answer. */
+  end(error: ConnectError | undefined): void {
+    if (this.#ended || this.stream.destroyed || this.stream.closed) return;
+    this.#ended = true;
+    const trailers = statusFields(error);
+    if (!this.#headersSent) {
+      this.stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
+      return;
+    }
+    this.res.addTrailers(trailers);
+    this.stream.end();
+  }
+
+  /** Ends the call at once, dropping what is buffered: a reset whose code says why (see `CallContext.end`). */
+  reset(reason: unknown): void {
+    if (this.#ended || this.stream.destroyed) return;
+    this.#ended = true;
+    this.stream.close(resetCodeFor(reason));
+  }
+
+  #headers(): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    this.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+  }
+}
