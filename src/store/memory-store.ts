@@ -138,9 +138,9 @@ export class MemoryStore implements Store {
     if (entry === undefined) throw notFound(`instance ${k}`);
     const prev = entry.record;
     if (prev.ttlMs > 0) {
-      this.#renewedAt = this.#clock.monoMs();
-      entry.deadline = this.#renewedAt + prev.ttlMs;
-      this.#renewals++;
+      const now = this.#clock.monoMs();
+      this.#renewed(now);
+      entry.deadline = now + prev.ttlMs;
     }
     const load = beat.load ?? prev.load;
     const at = Math.floor(this.#clock.wallMs());
@@ -202,10 +202,7 @@ export class MemoryStore implements Store {
    * (see ExpiryGuard); runs on a timer, exposed for tests.
    */
   sweep(now = this.#clock.monoMs()): void {
-    if (this.#leases === 0) this.#expectedPerMs = 0; // no float drift from adding and removing rates
-    const protecting = this.#guard.observe(now, { received: this.#renewals, lastAt: this.#renewedAt, expectedPerMs: this.#expectedPerMs, leases: this.#leases });
-    this.#renewals = 0;
-    if (protecting) return; // held leases stay queued where they are and are judged when protection ends
+    if (this.#sample(now)) return; // held leases stay queued where they are and are judged when protection ends
     for (let top = this.#heap.peek(); top !== undefined && top.deadline <= now; top = this.#heap.peek()) {
       this.#heap.pop();
       const entry = this.#entries.get(top.key);
@@ -218,6 +215,21 @@ export class MemoryStore implements Store {
     }
   }
 
+  /** Tells the guard the renewals since the last sample; returns whether it protects. */
+  #sample(now: number): boolean {
+    if (this.#leases === 0) this.#expectedPerMs = 0; // no float drift from adding and removing rates
+    const protecting = this.#guard.observe(now, { received: this.#renewals, lastAt: this.#renewedAt, expectedPerMs: this.#expectedPerMs, leases: this.#leases });
+    this.#renewals = 0;
+    return protecting;
+  }
+
+  /** Counts one renewal; after a gap (a stall) the earlier ones are reported first, so they keep their time. */
+  #renewed(now: number): void {
+    if (this.#renewals > 0 && now - this.#renewedAt >= this.options.timing.sweepIntervalMs) this.#sample(now);
+    this.#renewals++;
+    this.#renewedAt = now;
+  }
+
   #setLease(entry: Entry, key: string, ttlMs: number): void {
     const oldTtl = entry.deadline === Infinity ? 0 : entry.record.ttlMs;
     if (oldTtl > 0) this.#expectedPerMs -= expectedRenewalsPerMs(oldTtl);
@@ -227,9 +239,9 @@ export class MemoryStore implements Store {
       return;
     }
     this.#expectedPerMs += expectedRenewalsPerMs(ttlMs);
-    this.#renewals++;
-    this.#renewedAt = this.#clock.monoMs();
-    entry.deadline = this.#renewedAt + ttlMs;
+    const now = this.#clock.monoMs();
+    this.#renewed(now);
+    entry.deadline = now + ttlMs;
     if (oldTtl === 0) this.#leases++;
     // Renewals leave the heap alone; only a deadline earlier than the queued one (a shorter TTL) needs a new entry.
     if (entry.queuedAt === undefined || entry.deadline < entry.queuedAt) this.#queue(key, entry, entry.deadline);
