@@ -56,8 +56,10 @@ export interface Timing {
   readonly expiryProtectionThreshold: number;
   /** Expiry protection applies only when at least this many leases exist. */
   readonly expiryProtectionMinLeases: number;
-  /** The window over which expiries are counted for protection, in milliseconds. */
+  /** The longest window over which renewals are counted for protection, in milliseconds (the window is two mean beat intervals, at most this). */
   readonly expiryProtectionWindowMs: number;
+  /** The longest time expiry protection holds leases before taking them for dead, in milliseconds. */
+  readonly expiryProtectionMaxMs: number;
   /** How long shutdown waits for streams to close before destroying connections, in milliseconds. */
   readonly shutdownGraceMs: number;
   /** How often each client connection is pinged, in milliseconds. */
@@ -111,7 +113,9 @@ export const defaultTiming: Timing = {
   historySize: 100_000,
   expiryProtectionThreshold: 0.5,
   expiryProtectionMinLeases: 10,
-  expiryProtectionWindowMs: 10_000,
+  expiryProtectionWindowMs: 60_000,
+  // Covers a partition, a load balancer or network rollout, a VM pause; a fleet that really died leaves resolves within two minutes.
+  expiryProtectionMaxMs: 120_000,
   shutdownGraceMs: 5_000,
   keepaliveIntervalMs: 30_000,
   keepaliveTimeoutMs: 10_000,
@@ -179,9 +183,10 @@ const timingHelp: Record<keyof Timing, string> = {
   sweepIntervalMs: "lease sweep interval (ms)",
   watchProgressIntervalMs: "progress marker interval on idle watches (ms)",
   historySize: "changes kept for watch resumption",
-  expiryProtectionThreshold: "share of leases expiring within a window that suspends expiry (1 disables)",
+  expiryProtectionThreshold: "share of expected renewals missing over a window that suspends expiry (1 disables)",
   expiryProtectionMinLeases: "leases needed before expiry protection applies",
-  expiryProtectionWindowMs: "window over which expiries are counted (ms)",
+  expiryProtectionWindowMs: "longest window over which renewals are counted; it is two beat intervals (ms)",
+  expiryProtectionMaxMs: "longest time expiry protection holds leases before they expire (ms)",
   shutdownGraceMs: "time streams get to close on shutdown (ms)",
   keepaliveIntervalMs: "interval of HTTP/2 pings to each client connection (ms)",
   keepaliveTimeoutMs: "unanswered ping time after which a connection and its streams are dropped (ms)",
@@ -258,7 +263,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
   const t = c.timing;
-  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs"] as const) {
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");

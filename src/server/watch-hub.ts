@@ -17,9 +17,34 @@ export interface WatchSpec {
   readonly startRevision: bigint;
 }
 
+/** How the hub tells a transport that it ended a watch on its own (see `WatchHub.watch`). */
+export interface WatchHooks {
+  /**
+   * Called once, synchronously, when the hub ends the watch without the
+   * client's help: it fell behind (resource_exhausted, with the resume
+   * revision in the message) or the node's change feed was interrupted
+   * (unavailable). The hub has already freed the watcher's slot and dropped
+   * its queue; the transport should end the stream now with this error
+   * (trailers, or RST_STREAM if it cannot send them), even if the client is
+   * not reading. The iterator throws the same error when next pulled.
+   */
+  readonly onEnd?: (error: RosterError) => void;
+}
+
+/** The snapshot instances still to send, turned into messages only as the stream drains. */
+interface LazySnapshot {
+  readonly instances: InstanceRecord[];
+  next: number;
+  readonly stale: boolean;
+  /** Index of `queue` before which they go. */
+  readonly at: number;
+}
+
 interface Watcher {
   readonly spec: WatchSpec;
+  readonly hooks: WatchHooks;
   queue: WatchResponse[];
+  snapshot: LazySnapshot | undefined;
   /** Index of the next message of `queue` to send; messages before it are sent. */
   head: number;
   /** Messages of `queue` before this index are the snapshot or history replay, which max-watch-queue does not count. */
@@ -80,12 +105,7 @@ export class WatchHub {
    * gone, get a reset and a fresh snapshot (SEMANTICS 4.2: never a silent skip).
    */
   resync(detail: string): void {
-    for (const w of this.#all) {
-      w.failure = unavailable(`this node's change feed was interrupted (${detail}); resume from your last revision`);
-      w.queue = [];
-      w.head = 0;
-      w.wake();
-    }
+    for (const w of [...this.#all]) this.#end(w, unavailable(`this node's change feed was interrupted (${detail}); resume from your last revision`));
   }
 
   /** Stops the hub; open streams end when their signals abort. */
@@ -97,13 +117,16 @@ export class WatchHub {
   /**
    * The events of one Watch: snapshot or history first, then live changes,
    * until `signal` aborts. Throws RosterError resource_exhausted at
-   * max-watchers or when the watcher falls behind.
+   * max-watchers or when the watcher falls behind; `hooks.onEnd` hears of
+   * the latter at once, even while nobody pulls the iterator.
    */
-  async *watch(spec: WatchSpec, signal: AbortSignal): AsyncGenerator<WatchResponse> {
+  async *watch(spec: WatchSpec, signal: AbortSignal, hooks: WatchHooks = {}): AsyncGenerator<WatchResponse> {
     if (this.#all.size >= this.limits.maxWatchers) throw limitReached("max-watchers", this.limits.maxWatchers);
     const w: Watcher = {
       spec,
+      hooks,
       queue: [],
+      snapshot: undefined,
       head: 0,
       replayEnd: 0,
       pending: [],
@@ -127,6 +150,15 @@ export class WatchHub {
       for (;;) {
         signal.throwIfAborted();
         if (w.failure) throw w.failure;
+        const lazy = w.snapshot;
+        if (lazy !== undefined && w.head === lazy.at) {
+          const i = lazy.instances[lazy.next++];
+          if (lazy.next >= lazy.instances.length) w.snapshot = undefined;
+          if (i === undefined) continue;
+          yield create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale: lazy.stale });
+          w.lastSentAt = Date.now();
+          continue;
+        }
         if (w.head < w.queue.length) {
           const m = w.queue[w.head++]!;
           if (w.head === w.queue.length) {
@@ -176,10 +208,12 @@ export class WatchHub {
 
   async #snapshot(w: Watcher): Promise<void> {
     const snap = await this.store.list(w.spec.namespace, w.spec.service);
-    for (const i of snap.instances) {
-      if (!matches(w.spec.filter, i)) continue;
-      w.queue.push(create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale: snap.stale }));
-    }
+    if (w.failure) return;
+    // Records are shared with the store; their messages are built one by one as the stream drains,
+    // so a watcher that never reads holds references, not a copy of the snapshot (max-watch-queue
+    // then bounds what piles up behind it).
+    const instances = snap.instances.filter((i) => matches(w.spec.filter, i));
+    if (instances.length > 0) w.snapshot = { instances, next: 0, stale: snap.stale, at: w.queue.length };
     w.queue.push(create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT_COMPLETE, revision: snap.revision, stale: snap.stale }));
     w.position = snap.revision;
     w.wake();
@@ -220,17 +254,25 @@ export class WatchHub {
     if (m === undefined) return 0;
     w.queue.push(m);
     if (w.pending === undefined && w.queue.length - Math.max(w.head, w.replayEnd) > this.limits.maxWatchQueue) {
-      w.failure = limitReached(
-        "max-watch-queue",
-        this.limits.maxWatchQueue,
-        `the watcher fell behind; resume with start_revision=${w.sent}`,
-      );
-      w.queue = [];
-      w.head = 0;
+      this.#end(w, limitReached("max-watch-queue", this.limits.maxWatchQueue, `the watcher fell behind; resume with start_revision=${w.sent}`));
       this.metrics?.watcherCutOff();
+      return 1;
     }
     w.wake();
     return 1;
+  }
+
+  /** Ends a watch from the hub's side: frees its slot and its queue now, then tells the transport. */
+  #end(w: Watcher, error: RosterError): void {
+    if (w.failure) return;
+    w.failure = error;
+    w.queue = [];
+    w.head = 0;
+    w.snapshot = undefined;
+    w.pending = undefined;
+    this.#remove(w);
+    w.wake();
+    w.hooks.onEnd?.(error);
   }
 
   #progress(): void {

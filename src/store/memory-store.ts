@@ -12,7 +12,7 @@ import {
   type Snapshot,
   type StatusName,
 } from "../core/types.js";
-import { ExpiryGuard } from "./expiry-guard.js";
+import { ExpiryGuard, expectedRenewalsPerMs } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { LeaseHeap } from "./lease-heap.js";
 import type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
@@ -21,9 +21,22 @@ interface Entry {
   record: InstanceRecord;
   /** Monotonic deadline of the lease; Infinity when the instance has none. */
   deadline: number;
-  /** The deadline under which the heap holds this lease; older heap entries for it are stale. */
+  /** The time under which the heap holds this lease; older heap entries for it are stale. */
   queuedAt: number | undefined;
 }
+
+/** The clocks a memory store reads; tests pass their own. */
+export interface MemoryStoreClock {
+  /** Wall-clock milliseconds since the epoch, with a fraction (seeds revisions, stamps records). */
+  wallMs(): number;
+  /** Monotonic milliseconds (lease deadlines, expiry protection). */
+  monoMs(): number;
+}
+
+const systemClock: MemoryStoreClock = {
+  wallMs: () => performance.timeOrigin + performance.now(),
+  monoMs: () => performance.now(),
+};
 
 /**
  * The embedded store: everything in this process's memory. Lookups by
@@ -40,20 +53,42 @@ export class MemoryStore implements Store {
   readonly #listeners = new Set<ChangeListener>();
   readonly #guard: ExpiryGuard;
   readonly #timer: NodeJS.Timeout;
-  // Seeded from the start time (ms × 1000) so revisions keep rising across restarts: a
-  // watcher resuming from a revision of an earlier run gets a reset, never another run's history.
-  #revision = BigInt(Date.now()) * 1000n;
+  readonly #clock: MemoryStoreClock;
+  /** The revision this run started at: history before it belongs to an earlier run. */
+  readonly startRevision: bigint;
+  #revision: bigint;
   #leases = 0;
+  /** Sum over leases of the renewals each should bring per millisecond (expiry protection). */
+  #expectedPerMs = 0;
+  /** Renewals received since the last sweep, and when the latest came. */
+  #renewals = 0;
+  #renewedAt = 0;
 
-  constructor(readonly options: StoreOptions) {
+  constructor(
+    readonly options: StoreOptions,
+    clock: MemoryStoreClock = systemClock,
+  ) {
     const t = options.timing;
+    this.#clock = clock;
+    // Seeded from the start time in microseconds so revisions keep rising across restarts, even
+    // two within one millisecond, as long as a run averages under one change per microsecond and
+    // the wall clock does not step back by more than the previous run lasted. A watcher resuming
+    // from an earlier run's revision gets a reset (changesSince says "compacted" below the seed,
+    // the hub resets above the current revision), never another run's history.
+    this.startRevision = BigInt(Math.floor(clock.wallMs() * 1000));
+    this.#revision = this.startRevision;
     this.#history = new History(t.historySize);
-    this.#guard = new ExpiryGuard({
-      threshold: t.expiryProtectionThreshold,
-      minLeases: t.expiryProtectionMinLeases,
-      windowMs: t.expiryProtectionWindowMs,
-      ...(options.onProtection ? { onChange: options.onProtection } : {}),
-    });
+    this.#guard = new ExpiryGuard(
+      {
+        threshold: t.expiryProtectionThreshold,
+        minLeases: t.expiryProtectionMinLeases,
+        maxWindowMs: t.expiryProtectionWindowMs,
+        bucketMs: t.sweepIntervalMs,
+        maxHoldMs: t.expiryProtectionMaxMs,
+        ...(options.onProtection ? { onChange: options.onProtection } : {}),
+      },
+      clock.monoMs(),
+    );
     this.#timer = setInterval(() => this.sweep(), t.sweepIntervalMs);
     this.#timer.unref();
   }
@@ -61,7 +96,7 @@ export class MemoryStore implements Store {
   async register(spec: InstanceSpec): Promise<RegisterResult> {
     const key = instanceKeyString(spec);
     const existing = this.#entries.get(key);
-    const now = Date.now();
+    const now = Math.floor(this.#clock.wallMs());
     if (existing === undefined) {
       const service = this.#services.get(spec.namespace)?.get(spec.service);
       const { maxInstancesPerService, maxInstances } = this.options.limits;
@@ -102,16 +137,21 @@ export class MemoryStore implements Store {
     const entry = this.#entries.get(k);
     if (entry === undefined) throw notFound(`instance ${k}`);
     const prev = entry.record;
-    if (prev.ttlMs > 0) entry.deadline = performance.now() + prev.ttlMs;
+    if (prev.ttlMs > 0) {
+      const now = this.#clock.monoMs();
+      this.#renewed(now);
+      entry.deadline = now + prev.ttlMs;
+    }
     const load = beat.load ?? prev.load;
+    const at = Math.floor(this.#clock.wallMs());
     if (beat.status !== undefined && beat.status !== prev.status) {
       const revision = this.#revision + 1n;
-      entry.record = { ...prev, status: beat.status, load, lastHeartbeatAt: Date.now(), modRevision: revision };
+      entry.record = { ...prev, status: beat.status, load, lastHeartbeatAt: at, modRevision: revision };
       this.#commit({ kind: "put", revision, instance: entry.record, prev });
       return;
     }
     // Load and beat time change on every beat; they are not changes (no revision, no event).
-    entry.record = { ...prev, load, lastHeartbeatAt: Date.now() };
+    entry.record = { ...prev, load, lastHeartbeatAt: at };
   }
 
   async get(key: InstanceKey): Promise<InstanceRecord | undefined> {
@@ -157,55 +197,68 @@ export class MemoryStore implements Store {
     this.#listeners.clear();
   }
 
-  /** Expires the leases that are due; runs on a timer, exposed for tests. */
-  sweep(now = performance.now()): void {
-    const due: [string, Entry][] = [];
+  /**
+   * Expires the leases that are due, unless expiry protection holds them
+   * (see ExpiryGuard); runs on a timer, exposed for tests.
+   */
+  sweep(now = this.#clock.monoMs()): void {
+    if (this.#sample(now)) return; // held leases stay queued where they are and are judged when protection ends
     for (let top = this.#heap.peek(); top !== undefined && top.deadline <= now; top = this.#heap.peek()) {
       this.#heap.pop();
       const entry = this.#entries.get(top.key);
       if (entry === undefined || entry.queuedAt !== top.deadline) continue; // gone, or a stale heap entry
       entry.queuedAt = undefined;
       if (entry.deadline === Infinity) continue; // the lease was dropped
-      if (entry.deadline > now) {
-        this.#queue(top.key, entry); // renewed since it was queued
-        continue;
-      }
-      due.push([top.key, entry]);
+      const ttlMs = entry.record.ttlMs;
+      if (this.#guard.mayExpire(entry.deadline, ttlMs, now)) this.#remove(top.key, entry, "expired");
+      else this.#queue(top.key, entry, this.#guard.expiresAt(entry.deadline, ttlMs)); // renewed, or in its grace
     }
-    if (due.length === 0) {
-      this.#guard.mayExpire(0, this.#leases, now);
-      return;
-    }
-    if (!this.#guard.mayExpire(due.length, this.#leases, now)) {
-      for (const [key, entry] of due) this.#queue(key, entry);
-      return;
-    }
-    for (const [key, entry] of due) this.#remove(key, entry, "expired");
-    this.#guard.recordExpired(due.length, now);
+  }
+
+  /** Tells the guard the renewals since the last sample; returns whether it protects. */
+  #sample(now: number): boolean {
+    if (this.#leases === 0) this.#expectedPerMs = 0; // no float drift from adding and removing rates
+    const protecting = this.#guard.observe(now, { received: this.#renewals, lastAt: this.#renewedAt, expectedPerMs: this.#expectedPerMs, leases: this.#leases });
+    this.#renewals = 0;
+    return protecting;
+  }
+
+  /** Counts one renewal; after a gap (a stall) the earlier ones are reported first, so they keep their time. */
+  #renewed(now: number): void {
+    if (this.#renewals > 0 && now - this.#renewedAt >= this.options.timing.sweepIntervalMs) this.#sample(now);
+    this.#renewals++;
+    this.#renewedAt = now;
   }
 
   #setLease(entry: Entry, key: string, ttlMs: number): void {
-    const had = entry.deadline !== Infinity;
+    const oldTtl = entry.deadline === Infinity ? 0 : entry.record.ttlMs;
+    if (oldTtl > 0) this.#expectedPerMs -= expectedRenewalsPerMs(oldTtl);
     if (ttlMs === 0) {
       entry.deadline = Infinity;
-      if (had) this.#leases--;
+      if (oldTtl > 0) this.#leases--;
       return;
     }
-    entry.deadline = performance.now() + ttlMs;
-    if (!had) this.#leases++;
+    this.#expectedPerMs += expectedRenewalsPerMs(ttlMs);
+    const now = this.#clock.monoMs();
+    this.#renewed(now);
+    entry.deadline = now + ttlMs;
+    if (oldTtl === 0) this.#leases++;
     // Renewals leave the heap alone; only a deadline earlier than the queued one (a shorter TTL) needs a new entry.
-    if (entry.queuedAt === undefined || entry.deadline < entry.queuedAt) this.#queue(key, entry);
+    if (entry.queuedAt === undefined || entry.deadline < entry.queuedAt) this.#queue(key, entry, entry.deadline);
   }
 
-  #queue(key: string, entry: Entry): void {
-    entry.queuedAt = entry.deadline;
-    this.#heap.push({ deadline: entry.deadline, key });
+  #queue(key: string, entry: Entry, at: number): void {
+    entry.queuedAt = at;
+    this.#heap.push({ deadline: at, key });
   }
 
   #remove(key: string, entry: Entry, cause: "expired" | "deregistered"): Change {
     const prev = entry.record;
     this.#entries.delete(key);
-    if (entry.deadline !== Infinity) this.#leases--;
+    if (entry.deadline !== Infinity) {
+      this.#leases--;
+      this.#expectedPerMs -= expectedRenewalsPerMs(prev.ttlMs);
+    }
     entry.deadline = Infinity;
     const ns = this.#services.get(prev.namespace);
     const svc = ns?.get(prev.service);

@@ -76,7 +76,17 @@ export interface Store {
   list(namespace: string, service?: string): Promise<Snapshot>;
   /** Every service of a namespace with its counts. */
   listServices(namespace: string): Promise<ServiceList>;
-  /** The changes after `revision`, oldest first, or "compacted" when history no longer reaches back that far. */
+  /**
+   * The changes after `revision`, oldest first, or "compacted" when history
+   * no longer reaches back that far. Never a silent gap (SEMANTICS 4.2): a
+   * store must answer "compacted" (not an empty list) for any revision from
+   * before its last loss of state (a restart, a backend that came back empty
+   * or trimmed, a failover to a lagging replica), including one equal to the
+   * current revision when the state behind it was lost; and its revisions must
+   * never repeat or go backwards across such a loss, so an old revision can
+   * never be mistaken for one of the new history. When it loses state while
+   * running, it calls `onResync` so every open watch ends (WatchHub.resync).
+   */
   changesSince(revision: bigint): Promise<Change[] | "compacted">;
   /** Starts delivering changes made from now on; returns the function that stops it. */
   subscribe(listener: ChangeListener): () => void;
