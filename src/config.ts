@@ -66,6 +66,8 @@ export interface Timing {
   readonly keepaliveIntervalMs: number;
   /** How long a ping may go unanswered before the connection and its streams are dropped, in milliseconds. */
   readonly keepaliveTimeoutMs: number;
+  /** How soon a node notices a stalled or unreachable Redis and refuses writes, in milliseconds; also how long no sweep may run before every lease gets grace. */
+  readonly redisHealthTimeoutMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -119,6 +121,7 @@ export const defaultTiming: Timing = {
   shutdownGraceMs: 5_000,
   keepaliveIntervalMs: 30_000,
   keepaliveTimeoutMs: 10_000,
+  redisHealthTimeoutMs: 1_000,
 };
 
 /** The whole default configuration. */
@@ -190,6 +193,7 @@ const timingHelp: Record<keyof Timing, string> = {
   shutdownGraceMs: "time streams get to close on shutdown (ms)",
   keepaliveIntervalMs: "interval of HTTP/2 pings to each client connection (ms)",
   keepaliveTimeoutMs: "unanswered ping time after which a connection and its streams are dropped (ms)",
+  redisHealthTimeoutMs: "time within which a stalled or unreachable Redis is noticed and writes are refused (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -263,7 +267,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
   const t = c.timing;
-  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs"] as const) {
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");

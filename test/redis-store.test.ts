@@ -202,7 +202,7 @@ function describeNodes(): void {
       await redis.stop({ keepData: false });
       await redis.restart();
       await until("the node recovers", () => !a.store.status().stale, 10_000);
-      assert.match(a.stale.at(-1)![1], /without this registry's state/);
+      assert.match(a.stale.at(-1)![1], /without the state this node applied/);
       assert.equal(a.store.status().instances, 0);
       const r = await a.store.register(spec({ id: "y" }));
       assert.ok(r.revision > before, `revision ${r.revision} after ${before}`);

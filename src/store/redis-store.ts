@@ -1,12 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { Redis, type RedisOptions } from "ioredis";
+import type { RedisOptions } from "ioredis";
 import { ConfigError } from "../config.js";
 import { limitReached, notFound, unavailable } from "../errors.js";
 import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
 import { History } from "./history.js";
-import { decodeEntry, decodeRecord, encodeSpec, revisionOfId } from "./redis-codec.js";
-import { RedisMirror } from "./redis-mirror.js";
-import { defineScripts, keyList, redisKeys, runScript, type RedisKeys, type ScriptName } from "./redis-scripts.js";
+import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
+import { ChangeFeed } from "./redis/change-feed.js";
+import { decodeEntry, decodeRecord, encodeSpec, revisionOfId } from "./redis/codec.js";
+import { closeConnections, openConnections, redact, type RedisConnections } from "./redis/connection.js";
+import { HealthProbe } from "./redis/health-probe.js";
+import { RedisMirror } from "./redis/mirror.js";
+import { defineScripts, isLostState, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
 import type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 /** Options of a RedisStore: those of every store, the key prefix, and optionally ioredis settings. */
@@ -17,20 +21,28 @@ export interface RedisStoreOptions extends StoreOptions {
   readonly redis?: RedisOptions;
 }
 
+/**
+ * Where a node stands with Redis:
+ * - `connecting`: loading the registry, before `connect` returns;
+ * - `live`: the view follows Redis, writes go through;
+ * - `stale`: Redis is unreachable or stalled; writes are refused at once, reads and watches serve the last view;
+ * - `reloading`: the view is not of Redis's state any more (Redis lost data, or trimmed history the node had not read); it is being rebuilt, writes are refused;
+ * - `closed`.
+ */
+export type RedisStoreState = "connecting" | "live" | "stale" | "reloading" | "closed";
+
 /** Most beats sent in one script call: a script blocks Redis while it runs, so batches stay short. */
 const BEAT_BATCH = 1000;
 /** Most leases one sweep removes; the rest go on the next sweep. */
 const SWEEP_BATCH = 1000;
-/** Most stream entries applied per read. */
-const READ_BATCH = 1000;
 /** How long a write waits for the node to apply its own change before returning anyway. */
 const APPLY_WAIT_MS = 5000;
+/** How long a node back from an outage waits to catch up from the stream before it tries again. */
+const CATCH_UP_MS = 2000;
 
-interface PendingBeat {
+interface QueuedBeat {
   readonly key: string;
   readonly beat: Beat;
-  readonly resolve: () => void;
-  readonly reject: (e: unknown) => void;
 }
 
 interface Waiter {
@@ -40,56 +52,77 @@ interface Waiter {
 
 /**
  * The shared store: several registry nodes on one Redis (standalone,
- * Sentinel, or Cluster-ready keys).
+ * Sentinel, or Cluster-ready keys). This class holds the node's state and its
+ * transitions; the pieces live under `redis/`: connections and the health
+ * probe, the change feed, the beat batcher, the scripts and the codec.
  *
  * Every change is one Lua script that bumps the revision counter, writes the
  * instance and appends the change to a stream whose entry id is the revision.
- * Each node reads that stream on one blocking connection, applies it to a
- * local mirror and hands every change to its subscribers in revision order;
- * reads come from the mirror, so they survive an outage (flagged stale).
- * Leases are a sorted set of deadlines on Redis's clock; every node sweeps
- * them with a script, and atomicity makes each expiry one removal.
+ * Each node reads that stream, applies it to a local mirror and hands every
+ * change to its subscribers in revision order; reads come from the mirror, so
+ * they survive an outage (flagged stale). Leases are a sorted set of
+ * deadlines on Redis's clock; every node sweeps them with a script, and
+ * atomicity makes each expiry one removal.
+ *
+ * Revisions never repeat and never go backwards, whatever Redis loses: every
+ * write script runs only if Redis holds the epoch the node applied its view
+ * on and a counter at least the node's revision; otherwise the node rebuilds
+ * (see `hello` in redis/scripts.ts), and watchers start over with a reset.
  *
  * @example
  * const store = await RedisStore.connect("redis://127.0.0.1:6379", { limits, timing, prefix: "roster" });
  */
 export class RedisStore implements Store {
   readonly kind = "redis";
-  readonly #main: Redis;
-  readonly #reader: Redis;
+  readonly #conn: RedisConnections;
   readonly #k: RedisKeys;
   readonly #keys: string[];
   readonly #mirror = new RedisMirror();
   readonly #listeners = new Set<ChangeListener>();
   readonly #waiters: Waiter[] = [];
+  /** Rejects a write waiting on Redis: a node that goes stale answers them at once instead of after the command timeout. */
+  readonly #inFlight = new Set<(e: unknown) => void>();
+  readonly #feed: ChangeFeed;
+  readonly #probe: HealthProbe;
+  readonly #beats: BeatBatcher<QueuedBeat>;
+  #state: RedisStoreState = "connecting";
   #history: History;
-  #beats: PendingBeat[] = [];
-  #beatsScheduled = false;
-  #beatsInFlight = false;
   /** The last revision applied to the mirror and delivered to subscribers. */
   #applied = 0n;
+  /** The highest revision this node has seen or handed out (its own writes may be ahead of #applied). */
+  #seen = 0n;
+  /** The epoch of the Redis state the mirror was loaded from. */
   #epoch = "";
-  /** Redis time when this node started or last came back; leases it has not seen renewed since get one TTL from here. */
-  #graceFrom = 0;
-  #stale = false;
-  /** Set when the stream no longer reaches back to #applied: only a full reload can continue. */
-  #needsReload = false;
+  /** Counts reloads: entries read for an older view are not applied. */
+  #generation = 0;
   #protecting = false;
-  #closed = false;
   #timer: NodeJS.Timeout | undefined;
-  #reading: Promise<void> = Promise.resolve();
+  #recovering: Promise<void> | undefined;
 
   private constructor(
-    main: Redis,
-    reader: Redis,
+    conn: RedisConnections,
     readonly options: RedisStoreOptions,
   ) {
-    this.#main = main;
-    this.#reader = reader;
+    this.#conn = conn;
     this.#k = redisKeys(options.prefix);
     this.#keys = keyList(this.#k);
     this.#history = new History(options.timing.historySize);
-    defineScripts(main);
+    defineScripts(conn.main);
+    this.#beats = new BeatBatcher(BEAT_BATCH, (beats) => this.#sendBeats(beats));
+    this.#feed = new ChangeFeed(conn.reader, this.#k.changes, {
+      position: () => this.#applied,
+      accepting: () => this.#state === "live" || this.#state === "stale",
+      generation: () => this.#generation,
+      changes: (changes) => {
+        for (const c of changes) this.#commit(c);
+      },
+      gap: (next) => this.#lostState(`the change stream goes on at revision ${next}, after this node's ${this.#applied}`),
+      failed: (detail) => this.#lost(detail),
+    });
+    this.#probe = new HealthProbe(conn.probe, options.timing.redisHealthTimeoutMs, {
+      down: (detail) => this.#lost(detail),
+      up: () => void this.#recover(),
+    });
   }
 
   /**
@@ -101,26 +134,31 @@ export class RedisStore implements Store {
     if (options.prefix === "" || /[{}]/.test(options.prefix)) {
       throw new ConfigError(`redis-prefix: "${options.prefix}" must be non-empty and without braces (it becomes the hash tag)`);
     }
-    const main = new Redis({ ...connectionOptions(url), ...baseOptions, ...options.redis, connectionName: `roster:${options.prefix}` });
-    // A blocking XREAD must not time out as an ordinary command; blockingTimeout guards it instead.
-    const reader = main.duplicate({ commandTimeout: undefined, blockingTimeout: 30_000, connectionName: `roster:${options.prefix}:stream` });
-    main.on("error", () => {});
-    reader.on("error", () => {});
+    let conn: RedisConnections;
     try {
-      await Promise.all([main.connect(), reader.connect()]);
+      conn = await openConnections(url, `roster:${options.prefix}`, options.timing.redisHealthTimeoutMs, options.redis);
     } catch (e) {
-      main.disconnect();
-      reader.disconnect();
+      if (e instanceof ConfigError) throw e;
       throw unavailable(`cannot reach Redis at ${redact(url)}: ${message(e)}`);
     }
-    const store = new RedisStore(main, reader, options);
+    const store = new RedisStore(conn, options);
     try {
-      await store.#start();
+      await store.#rebuild();
     } catch (e) {
       await store.close();
       throw unavailable(`cannot load the registry from Redis at ${redact(url)}: ${message(e)}`);
     }
+    store.#state = "live";
+    conn.main.on("close", () => store.#lost("lost the connection to Redis"));
+    store.#feed.start();
+    store.#probe.start();
+    store.#schedule();
     return store;
+  }
+
+  /** Where this node stands with Redis. */
+  get state(): RedisStoreState {
+    return this.#state;
   }
 
   async register(spec: InstanceSpec): Promise<RegisterResult> {
@@ -130,7 +168,7 @@ export class RedisStore implements Store {
     const code = Number(r[0]);
     if (code === -1) throw limitReached("max-instances-per-service", maxInstancesPerService, `service ${spec.namespace}/${spec.service} is full`);
     if (code === -2) throw limitReached("max-instances", maxInstances);
-    const revision = BigInt(r[1]!);
+    const revision = this.#saw(BigInt(r[1]!));
     const instance = decodeRecord(r[2]!);
     if (code === 0) {
       this.#mirror.beat(key, instance.lastHeartbeatAt, undefined);
@@ -145,25 +183,15 @@ export class RedisStore implements Store {
     const k = instanceKeyString(key);
     const r = (await this.#run("rosterDeregister", [k, this.options.timing.historySize])) as string[];
     if (Number(r[0]) === -1) throw notFound(`instance ${k}`);
-    const change: Change = { kind: "delete", revision: BigInt(r[0]!), prev: decodeRecord(r[1]!), cause: "deregistered" };
+    const change: Change = { kind: "delete", revision: this.#saw(BigInt(r[0]!)), prev: decodeRecord(r[1]!), cause: "deregistered" };
     await this.#applyOwn(change);
     return change;
   }
 
-  /**
-   * Beats are batched: they queue while a batch is in flight and go together
-   * in one script call when it returns, so the batch grows with the load and a
-   * lone beat waits one round trip, not a timer.
-   */
-  heartbeat(key: InstanceKey, beat: Beat): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#checkWritable(); // thrown inside the executor, so the caller gets a rejection
-      this.#beats.push({ key: instanceKeyString(key), beat, resolve, reject });
-      if (!this.#beatsScheduled && !this.#beatsInFlight) {
-        this.#beatsScheduled = true;
-        setImmediate(() => void this.#flushBeats());
-      }
-    });
+  /** Beats are batched (see BeatBatcher); a node that is not live refuses them at once. */
+  async heartbeat(key: InstanceKey, beat: Beat): Promise<void> {
+    this.#checkWritable();
+    await this.#beats.add({ key: instanceKeyString(key), beat });
   }
 
   async get(key: InstanceKey): Promise<InstanceRecord | undefined> {
@@ -171,11 +199,11 @@ export class RedisStore implements Store {
   }
 
   async list(namespace: string, service?: string): Promise<Snapshot> {
-    return { revision: this.#applied, instances: this.#mirror.list(namespace, service), stale: this.#stale };
+    return { revision: this.#applied, instances: this.#mirror.list(namespace, service), stale: this.#isStale() };
   }
 
   async listServices(namespace: string): Promise<ServiceList> {
-    return { revision: this.#applied, services: this.#mirror.services(namespace), stale: this.#stale };
+    return { revision: this.#applied, services: this.#mirror.services(namespace), stale: this.#isStale() };
   }
 
   /**
@@ -183,20 +211,28 @@ export class RedisStore implements Store {
    * far enough, else from the stream. Either way it stops at the revision the
    * node has applied when called, so with a subscription taken just before,
    * every change is seen once: older ones here, later ones by the listener.
+   * A revision above the node's (another epoch's, or one it has not reached)
+   * is "compacted", never "no changes": after a reload the node's revision is
+   * above every revision served before the loss, so only a watcher that is
+   * up to date on this view gets an empty answer (SEMANTICS 4.2).
    */
   async changesSince(revision: bigint): Promise<Change[] | "compacted"> {
     const current = this.#applied;
-    if (revision >= current) return [];
+    if (revision > current) return "compacted";
+    if (revision === current) return [];
     const local = this.#history.since(revision, current);
-    if (local !== "compacted" || this.#stale) return local;
-    let entries: [string, string[]][];
+    if (local !== "compacted" || this.#state !== "live") return local;
+    const generation = this.#generation;
     try {
-      entries = await this.#main.xrange(this.#k.changes, `${revision + 1n}-0`, `${current}-0`);
+      // One entry first: a revision from before the stream's start is answered without reading the whole stream.
+      const first = await this.#conn.main.xrange(this.#k.changes, `${revision + 1n}-0`, `${current}-0`, "COUNT", 1);
+      if (first.length === 0 || revisionOfId(first[0]![0]) !== revision + 1n) return "compacted";
+      const entries = await this.#conn.main.xrange(this.#k.changes, `${revision + 1n}-0`, `${current}-0`);
+      if (generation !== this.#generation || entries.length !== Number(current - revision)) return "compacted";
+      return entries.map(([id, fields]) => decodeEntry(id, fields));
     } catch {
       return "compacted";
     }
-    if (entries.length !== Number(current - revision) || revisionOfId(entries[0]![0]) !== revision + 1n) return "compacted";
-    return entries.map(([id, fields]) => decodeEntry(id, fields));
   }
 
   subscribe(listener: ChangeListener): () => void {
@@ -210,92 +246,53 @@ export class RedisStore implements Store {
       instances: this.#mirror.size,
       leases: this.#mirror.leases,
       expiryProtection: this.#protecting,
-      stale: this.#stale,
+      stale: this.#isStale(),
     };
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#state === "closed") return;
+    this.#state = "closed";
     clearTimeout(this.#timer);
-    for (const b of this.#beats.splice(0)) b.reject(unavailable("the store is closing"));
+    this.#probe.stop();
+    const closing = unavailable("the store is closing");
+    this.#beats.failQueued(closing);
+    this.#failInFlight(closing);
     for (const w of this.#waiters.splice(0)) w.done(false);
     this.#listeners.clear();
-    this.#reader.disconnect();
-    await this.#reading;
-    await this.#main.quit().catch(() => this.#main.disconnect());
-  }
-
-  async #start(): Promise<void> {
-    const [epoch, , now] = (await runScript(this.#main, this.#keys, "rosterHello", ["0", "", randomUUID()])) as string[];
-    this.#epoch = epoch!;
-    this.#graceFrom = Number(now);
-    await this.#reload();
-    this.#main.on("close", () => this.#lost("lost the connection to Redis"));
-    this.#reading = this.#readLoop();
-    this.#schedule();
-  }
-
-  /** Replaces the mirror with a full, atomic read of Redis. */
-  async #reload(): Promise<void> {
-    const r = (await runScript(this.#main, this.#keys, "rosterSnapshot", [])) as string[];
-    const records: InstanceRecord[] = [];
-    for (let i = 2; i < r.length; i += 2) records.push(decodeRecord(r[i]!));
-    this.#mirror.reset(records);
-    this.#applied = BigInt(r[0]!);
-    this.#history = new History(this.options.timing.historySize);
-    this.#needsReload = false;
-    this.#settleWaiters();
-  }
-
-  /** The one reader of the change stream on this node; feeds the mirror and every subscriber. */
-  async #readLoop(): Promise<void> {
-    let failures = 0;
-    while (!this.#closed) {
-      if (this.#needsReload) {
-        await sleep(50);
-        continue;
-      }
-      let reply: [string, [string, string[]][]][] | null;
-      try {
-        reply = await this.#reader.xread("COUNT", READ_BATCH, "BLOCK", 5000, "STREAMS", this.#k.changes, `${this.#applied}-0`);
-        failures = 0;
-      } catch (e) {
-        if (this.#closed) return;
-        this.#lost(`reading the change stream failed: ${message(e)}`);
-        await sleep(Math.min(100 * ++failures, 1000));
-        continue;
-      }
-      if (reply !== null) this.#applyEntries(reply[0]![1]);
-    }
-  }
-
-  #applyEntries(entries: readonly [string, string[]][]): void {
-    for (const [id, fields] of entries) {
-      const revision = revisionOfId(id);
-      if (revision <= this.#applied) continue; // this node applied it already, from its own write
-      if (revision !== this.#applied + 1n) {
-        // The stream was trimmed past this node (it fell more than historySize behind).
-        this.#needsReload = true;
-        this.#lost(`the change stream starts at revision ${revision}, after this node's ${this.#applied}: reloading`);
-        return;
-      }
-      this.#commit(decodeEntry(id, fields));
-    }
+    const feedStopped = this.#feed.stop();
+    await closeConnections(this.#conn);
+    await feedStopped;
   }
 
   /**
-   * A node applies its own write at once when it is the next revision (so the
-   * caller reads its write); otherwise the reader has earlier changes to apply
-   * first, and the write returns when the reader gets there.
+   * Loads the mirror from Redis after `hello` (which creates or re-bases the
+   * registry when its state is gone). Returns whether this node's earlier
+   * view was lost. Retries when another node re-based between the two calls.
    */
-  async #applyOwn(change: Change): Promise<void> {
-    if (change.revision === this.#applied + 1n) this.#commit(change);
-    else if (change.revision > this.#applied) await this.#waitApplied(change.revision, APPLY_WAIT_MS);
+  async #rebuild(): Promise<boolean> {
+    let lost = false;
+    for (let attempt = 0; ; attempt++) {
+      const [epoch, , , wasLost] = (await this.#setup("rosterHello", [this.#epoch, String(this.#seen), randomUUID()])) as [string, string, string, number];
+      lost ||= Number(wasLost) === 1;
+      const r = (await this.#setup("rosterSnapshot", [])) as string[];
+      if (r[0] !== epoch && attempt < 3) continue;
+      const records: InstanceRecord[] = [];
+      for (let i = 3; i < r.length; i += 2) records.push(decodeRecord(r[i]!));
+      this.#generation++;
+      this.#mirror.reset(records);
+      this.#epoch = r[0]!;
+      this.#applied = BigInt(r[1]!);
+      this.#saw(this.#applied);
+      this.#history = new History(this.options.timing.historySize);
+      this.#settleWaiters();
+      return lost;
+    }
   }
 
   #commit(change: Change): void {
     this.#applied = change.revision;
+    this.#saw(change.revision);
     this.#mirror.apply(change);
     this.#history.push(change);
     // An expiry means a sweep (on any node) found expiry allowed; saying so before
@@ -314,9 +311,19 @@ export class RedisStore implements Store {
     this.#settleWaiters();
   }
 
+  /**
+   * A node applies its own write at once when it is the next revision (so the
+   * caller reads its write); otherwise the feed has earlier changes to apply
+   * first, and the write returns when it gets there.
+   */
+  async #applyOwn(change: Change): Promise<void> {
+    if (change.revision === this.#applied + 1n && this.#state === "live") this.#commit(change);
+    else if (change.revision > this.#applied) await this.#waitApplied(change.revision, APPLY_WAIT_MS);
+  }
+
   #waitApplied(revision: bigint, timeoutMs: number): Promise<boolean> {
     if (this.#applied >= revision) return Promise.resolve(true);
-    if (this.#closed) return Promise.resolve(false);
+    if (this.#state === "closed") return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(false), timeoutMs);
       const done = (reached: boolean) => {
@@ -334,49 +341,36 @@ export class RedisStore implements Store {
     for (const w of [...this.#waiters]) if (w.revision <= this.#applied) w.done(true);
   }
 
-  async #flushBeats(): Promise<void> {
-    this.#beatsScheduled = false;
-    this.#beatsInFlight = true;
-    try {
-      while (this.#beats.length > 0) {
-        const batch = this.#beats.splice(0, BEAT_BATCH);
-        const args: (string | number)[] = [this.options.timing.historySize];
-        for (const { key, beat } of batch) args.push(key, beat.status === undefined ? "" : String(beat.status), beat.load === undefined ? "" : String(beat.load));
-        let r: string[];
-        try {
-          r = (await this.#run("rosterHeartbeat", args)) as string[];
-        } catch (e) {
-          for (const b of batch) b.reject(e);
-          continue;
-        }
-        const now = Number(r[0]);
-        batch.forEach((b, i) => {
-          const code = r[i + 1]!;
-          if (code === "-1") b.reject(notFound(`instance ${b.key}`));
-          else if (code === "0") {
-            this.#mirror.beat(b.key, now, b.beat.load);
-            b.resolve();
-          } else void this.#waitApplied(BigInt(code), APPLY_WAIT_MS).then(() => b.resolve());
-        });
+  async #sendBeats(beats: QueuedBeat[]): Promise<BatchOutcome[]> {
+    const args: (string | number)[] = [this.options.timing.historySize];
+    for (const { key, beat } of beats) args.push(key, beat.status === undefined ? "" : String(beat.status), beat.load === undefined ? "" : String(beat.load));
+    const r = (await this.#run("rosterHeartbeat", args)) as string[];
+    const now = Number(r[0]);
+    return beats.map((b, i): BatchOutcome => {
+      const code = r[i + 1]!;
+      if (code === "-1") return { kind: "failed", error: notFound(`instance ${b.key}`) };
+      if (code === "0") {
+        this.#mirror.beat(b.key, now, b.beat.load);
+        return { kind: "done" };
       }
-    } finally {
-      this.#beatsInFlight = false;
-    }
+      const revision = this.#saw(BigInt(code));
+      return { kind: "later", until: this.#waitApplied(revision, APPLY_WAIT_MS).then(() => {}) };
+    });
   }
 
   #schedule(): void {
-    if (this.#closed) return;
+    if (this.#state === "closed") return;
     this.#timer = setTimeout(() => void this.#tick(), this.options.timing.sweepIntervalMs);
     this.#timer.unref();
   }
 
-  /** Sweeps; while stale, tries to come back instead (the sweep doubles as the health probe). */
+  /** Sweeps while live; while stale, tries to come back (the probe also triggers that as soon as Redis answers). */
   async #tick(): Promise<void> {
     try {
-      if (this.#stale) await this.#recover();
-      else await this.#sweep();
+      if (this.#state === "live") await this.#sweep();
+      else if (this.#state === "stale") await this.#recover();
     } catch {
-      // #run has already marked the store stale if Redis is unreachable; the next tick tries again.
+      // #run has already changed the state if Redis is unreachable or lost data; the next tick tries again.
     } finally {
       this.#schedule();
     }
@@ -384,7 +378,16 @@ export class RedisStore implements Store {
 
   async #sweep(): Promise<void> {
     const t = this.options.timing;
-    const r = (await this.#run("rosterSweep", [this.#graceFrom, t.expiryProtectionThreshold, t.expiryProtectionMinLeases, t.expiryProtectionWindowMs, SWEEP_BATCH, t.historySize, t.sweepIntervalMs])) as number[];
+    const r = (await this.#run("rosterSweep", [
+      t.expiryProtectionThreshold,
+      t.expiryProtectionMinLeases,
+      t.expiryProtectionWindowMs,
+      SWEEP_BATCH,
+      t.historySize,
+      t.sweepIntervalMs,
+      // No sweep for this long means no node could reach Redis: a few sweep intervals at least, so one slow sweep is not a stall.
+      Math.max(t.redisHealthTimeoutMs, 3 * t.sweepIntervalMs),
+    ])) as number[];
     const [protecting, due, leases, recent] = r.map(Number) as [number, number, number, number];
     if (protecting === 1) {
       const population = leases + recent;
@@ -399,67 +402,127 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Runs once Redis answers again after an outage (or after this node fell
-   * behind the stream). The node catches up from the stream when it can; if
-   * Redis lost its data or trimmed the stream past the node, it reloads, and
-   * the changes in between are not delivered to subscribers; onResync tells
-   * the server so watchers start over.
-   * Either way, leases get one TTL of grace from now: no client could renew
-   * while Redis was away.
+   * Runs once Redis answers again after an outage. `hello` says whether
+   * Redis still holds what this node applied: if so, the node catches up from
+   * the stream; if not, it rebuilds its view (see #reload). Either way every
+   * lease gets one TTL of grace from now, on every node: no client could renew
+   * through this node while it was away.
    */
-  async #recover(): Promise<void> {
-    // Both connections must be back: the reader reconnects on its own schedule, and a
-    // node declared fresh before it is would go stale again at its next XREAD.
-    if (this.#main.status !== "ready" || this.#reader.status !== "ready") return;
-    const [epoch, revision, now, lost] = (await this.#run("rosterHello", [String(this.#applied), this.#epoch, randomUUID()], true)) as string[];
-    let detail: string;
-    const wiped = lost === "1" || epoch !== this.#epoch;
-    if (wiped || this.#needsReload) {
-      const from = this.#applied;
-      await this.#reload();
-      this.#epoch = epoch!;
-      detail = wiped
-          ? `Redis came back without this registry's state: reloaded at revision ${this.#applied}; watchers must resynchronise`
-          : `reloaded at revision ${this.#applied}: changes ${from + 1n}..${this.#applied} were trimmed before this node read them; watchers must resynchronise`;
-    } else {
-      if (!(await this.#waitApplied(BigInt(revision!), 2000))) return;
-      detail = `Redis is back; caught up to revision ${this.#applied}`;
-    }
-    this.#graceFrom = Number(now);
-    this.#setStale(false, detail);
-    if (wiped || this.#needsReload) this.options.onResync?.(detail);
+  #recover(): Promise<void> {
+    if (this.#state !== "stale" || this.#recovering !== undefined) return this.#recovering ?? Promise.resolve();
+    const { main, reader } = this.#conn;
+    // All connections must be back: a node declared live before its reader is would go stale again at its next XREAD.
+    if (main.status !== "ready" || reader.status !== "ready" || !this.#probe.healthy) return Promise.resolve();
+    this.#recovering = (async () => {
+      try {
+        const [epoch, revision, , lost] = (await this.#setup("rosterHello", [this.#epoch, String(this.#seen), randomUUID()])) as [string, string, string, number];
+        if (this.#state !== "stale") return;
+        if (Number(lost) === 1 || epoch !== this.#epoch) {
+          await this.#reload("Redis came back without the state this node applied");
+          return;
+        }
+        if (!(await this.#waitApplied(BigInt(revision), CATCH_UP_MS)) || this.#state !== "stale") return;
+        this.#setState("live", `Redis is back; caught up to revision ${this.#applied}`);
+      } catch {
+        // Still unreachable: the next tick or probe answer tries again.
+      } finally {
+        this.#recovering = undefined;
+      }
+    })();
+    return this.#recovering;
   }
 
   /**
-   * Runs a script. Connection failures mark the node stale and become
-   * unavailable; replies Redis refuses (OOM, READONLY...) become unavailable
-   * without marking it stale, as the connection itself is fine.
+   * The node's view is not of Redis's state (a guarded script refused, or the
+   * stream jumps past the node): rebuild it, then tell the server, so every
+   * watch starts over (SEMANTICS 4.2: never a silent skip).
    */
-  async #run(name: ScriptName, args: readonly (string | number)[], whileStale = false): Promise<unknown> {
-    if (!whileStale) this.#checkWritable();
-    try {
-      return await runScript(this.#main, this.#keys, name, args);
-    } catch (e) {
-      if (!isReplyError(e)) this.#lost(`Redis did not answer: ${message(e)}`);
-      throw unavailable(`Redis: ${message(e)}`);
+  #lostState(detail: string): void {
+    if (this.#state === "live" || this.#state === "stale") void this.#reload(detail);
+  }
+
+  async #reload(why: string): Promise<void> {
+    const from = this.#applied;
+    this.#setState("reloading", `${why}: reloading`);
+    for (;;) {
+      if (this.#state !== "reloading") return;
+      try {
+        await this.#rebuild();
+        break;
+      } catch {
+        // Redis went away again while reloading; try again once it answers.
+        await new Promise((r) => setTimeout(r, Math.max(50, this.options.timing.redisHealthTimeoutMs / 4)));
+      }
     }
+    const detail = `${why}: reloaded at revision ${this.#applied} (this node had applied ${from}); watchers must start over`;
+    this.#setState("live", detail);
+    this.options.onResync?.(detail);
+  }
+
+  /**
+   * Runs a write script. It fails at once when the node is not live, and as
+   * soon as the node goes stale while it waits (its outcome is then unknown,
+   * as after any timeout: the feed shows what Redis did). Connection failures
+   * make the node stale; a refusal by the guard makes it reload; other replies
+   * Redis refuses (OOM, READONLY...) become unavailable without either.
+   */
+  #run(name: WriteScript, args: readonly (string | number)[]): Promise<unknown> {
+    this.#checkWritable();
+    return new Promise((resolve, reject) => {
+      const fail = (e: unknown) => reject(e);
+      this.#inFlight.add(fail);
+      runScript(this.#conn.main, this.#keys, name, [this.#epoch, String(this.#seen), ...args])
+        .then(resolve, (e: unknown) => {
+          if (isLostState(e)) this.#lostState("Redis does not hold the state this node applied");
+          else if (!isReplyError(e)) this.#lost(`Redis did not answer: ${message(e)}`);
+          reject(unavailable(`Redis: ${message(e)}`));
+        })
+        .finally(() => this.#inFlight.delete(fail));
+    });
+  }
+
+  /** Runs hello or snapshot, which take no guard and run in any state but closed. */
+  #setup(name: SetupScript, args: readonly (string | number)[]): Promise<unknown> {
+    return runScript(this.#conn.main, this.#keys, name, args);
+  }
+
+  #saw(revision: bigint): bigint {
+    if (revision > this.#seen) this.#seen = revision;
+    return revision;
   }
 
   #checkWritable(): void {
-    if (this.#closed) throw unavailable("the store is closed");
-    if (this.#stale) throw unavailable("Redis is unreachable from this node; reads are served from its last view");
+    if (this.#state === "closed") throw unavailable("the store is closed");
+    if (this.#state === "reloading") throw unavailable("this node is reloading the registry from Redis; reads are served from its last view");
+    if (this.#state !== "live") throw unavailable("Redis is unreachable from this node; reads are served from its last view");
   }
 
+  #isStale(): boolean {
+    return this.#state === "stale" || this.#state === "reloading";
+  }
+
+  /** Redis is unreachable or stalled: refuse writes from now on and answer those waiting. */
   #lost(detail: string): void {
-    if (!this.#closed) this.#setStale(true, detail);
+    if (this.#state === "live") this.#setState("stale", detail);
   }
 
-  #setStale(stale: boolean, detail: string): void {
-    if (stale === this.#stale) return;
-    this.#stale = stale;
-    // Writes waiting for their change to be applied return now rather than hang through the outage.
-    if (stale) for (const w of this.#waiters.splice(0)) w.done(false);
-    this.options.onStale?.(stale, detail);
+  #setState(next: RedisStoreState, detail: string): void {
+    const wasStale = this.#isStale();
+    this.#state = next;
+    const stale = this.#isStale();
+    if (stale && !wasStale) {
+      const e = unavailable(`Redis: ${detail}`);
+      this.#failInFlight(e);
+      this.#beats.failQueued(e);
+      // Writes waiting for their change to be applied return now rather than hang through the outage.
+      for (const w of this.#waiters.splice(0)) w.done(false);
+    }
+    if (stale !== wasStale) this.options.onStale?.(stale, detail);
+  }
+
+  #failInFlight(e: unknown): void {
+    for (const fail of [...this.#inFlight]) fail(e);
+    this.#inFlight.clear();
   }
 
   #setProtection(active: boolean, detail: string): void {
@@ -469,65 +532,10 @@ export class RedisStore implements Store {
   }
 }
 
-/**
- * What the store needs from ioredis: fail fast rather than queue while
- * disconnected (a write must answer UNAVAILABLE, not hang), never resend a
- * write whose reply was lost (the caller decides), reconnect with a backoff
- * capped at one second so the node comes back promptly.
- */
-const baseOptions: RedisOptions = {
-  lazyConnect: true,
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  commandTimeout: 5000,
-  retryStrategy: (times) => Math.min(100 * times, 1000),
-};
-
-/** Turns a store URL into ioredis connection options. */
-function connectionOptions(url: string): RedisOptions {
-  const u = new URL(url);
-  if (u.protocol === "redis:" || u.protocol === "rediss:") {
-    const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
-    return {
-      host: u.hostname,
-      port: u.port === "" ? 6379 : Number(u.port),
-      db,
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-      ...(u.protocol === "rediss:" ? { tls: {} } : {}),
-    };
-  }
-  if (u.protocol === "redis+sentinel:") {
-    // new URL() cannot parse several hosts, so the authority is split by hand.
-    const m = /^redis\+sentinel:\/\/(?:([^:@]*)(?::([^@]*))?@)?([^/]+)\/([^/]+)/.exec(url);
-    if (m === null) throw new ConfigError(`store: "${redact(url)}" must be redis+sentinel://host:port[,host:port...]/masterName`);
-    const sentinels = m[3]!.split(",").map((hp) => {
-      const [host, port] = hp.split(":");
-      return { host: host!, port: port ? Number(port) : 26379 };
-    });
-    return {
-      sentinels,
-      name: decodeURIComponent(m[4]!),
-      ...(m[1] ? { username: decodeURIComponent(m[1]) } : {}),
-      ...(m[2] ? { password: decodeURIComponent(m[2]) } : {}),
-    };
-  }
-  throw new ConfigError(`store: "${redact(url)}" is not a redis://, rediss:// or redis+sentinel:// URL`);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
-}
-
 function isReplyError(e: unknown): boolean {
   return e instanceof Error && e.name === "ReplyError";
 }
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -5,7 +5,7 @@ import {
   type InstanceRecord,
   type ServiceSummary,
   type StatusName,
-} from "../core/types.js";
+} from "../../core/types.js";
 
 /**
  * A node's copy of every instance, as of the revision it has applied. Reads

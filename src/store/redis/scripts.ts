@@ -17,8 +17,14 @@ export interface RedisKeys {
   readonly counts: string;
   /** Sorted set: revision of each recent expiry -> its time, the shared memory of expiry protection. */
   readonly expired: string;
-  /** String: a random id written when this registry's state was created; a new one means Redis lost it. */
+  /**
+   * String: a random id written with the counter when this registry's state is
+   * created, and replaced whenever a node finds state lost: a node that knows
+   * another epoch knows that what it applied is no longer in Redis.
+   */
   readonly epoch: string;
+  /** Hash: expiry state every node shares, Redis-clock ms: `swept` (the last sweep), `grace` (leases not renewed since get one TTL). */
+  readonly expiry: string;
 }
 
 /** The keys of the registry stored under `prefix`. */
@@ -32,18 +38,19 @@ export function redisKeys(prefix: string): RedisKeys {
     counts: `${tag}:counts`,
     expired: `${tag}:expired`,
     epoch: `${tag}:epoch`,
+    expiry: `${tag}:expiry`,
   };
 }
 
 /** Every script takes the same keys, in this order, so one helper passes them. */
 export function keyList(k: RedisKeys): string[] {
-  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.expired, k.epoch];
+  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.expired, k.epoch, k.expiry];
 }
 
 // Shared by every script. The clock is Redis's own TIME, so deadlines written
 // by different nodes compare correctly whatever their local clocks say.
 const prelude = `
-local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_EXPIRED, K_EPOCH = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_EXPIRED, K_EPOCH, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local function fmt(n) return string.format('%.0f', n) end
 local function now_ms()
   local t = redis.call('TIME')
@@ -76,14 +83,33 @@ local function append(history, rev, ...)
 end
 `;
 
+/** What a guarded script answers when the node's view is not of this Redis state: the node must reload. */
+export const LOST_STATE = "ROSTERLOST";
+
+/*
+ * Every script but hello and snapshot starts with this guard. ARGV[1] is the
+ * epoch the node applied its view on, ARGV[2] the last revision it applied;
+ * the script's own arguments follow (A[1], A[2], ...). A node whose epoch is
+ * not Redis's, or that applied revisions beyond Redis's counter (Redis lost
+ * its latest writes: a restart from an older snapshot, a lagging replica
+ * promoted), must not write on top: revisions would repeat with other content.
+ */
+const guard = `
+if redis.call('GET', K_EPOCH) ~= ARGV[1] or tonumber(redis.call('GET', K_REV) or '0') < tonumber(ARGV[2]) then
+  return redis.error_reply('${LOST_STATE} the registry state in Redis is not the one this node applied')
+end
+local A = {}
+for i = 3, #ARGV do A[i - 2] = ARGV[i] end
+`;
+
 /**
- * register: ARGV key, spec part, ttl, maxInstancesPerService, maxInstances, historySize.
+ * register: A key, spec part, ttl, maxInstancesPerService, maxInstances, historySize.
  * Returns {0, revision, record} when nothing changed (lease and beat time renewed, no revision),
  * {1, revision, record} when created, {2, revision, record, prev} when updated,
  * {-1} at the per-service limit, {-2} at the registry limit.
  */
 const register = `
-local key, spec, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local key, spec, ttl = A[1], A[2], tonumber(A[3])
 local now = now_ms()
 local old = redis.call('HGET', K_INST, key)
 if old then
@@ -98,41 +124,41 @@ if old then
   local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, spec)
   redis.call('HSET', K_INST, key, rec)
   set_lease(key, ttl, now)
-  append(ARGV[6], rev, 'kind', 'put', 'instance', rec, 'prev', old)
+  append(A[6], rev, 'kind', 'put', 'instance', rec, 'prev', old)
   return {2, fmt(rev), rec, old}
 end
 local svc = service_of(key)
-if tonumber(redis.call('HGET', K_COUNTS, svc) or '0') >= tonumber(ARGV[4]) then return {-1} end
-if redis.call('HLEN', K_INST) >= tonumber(ARGV[5]) then return {-2} end
+if tonumber(redis.call('HGET', K_COUNTS, svc) or '0') >= tonumber(A[4]) then return {-1} end
+if redis.call('HLEN', K_INST) >= tonumber(A[5]) then return {-2} end
 local rev = redis.call('INCR', K_REV)
 local rec = pack_record(fmt(rev), fmt(rev), fmt(now), fmt(now), '0', spec)
 redis.call('HSET', K_INST, key, rec)
 redis.call('HINCRBY', K_COUNTS, svc, 1)
 set_lease(key, ttl, now)
-append(ARGV[6], rev, 'kind', 'put', 'instance', rec)
+append(A[6], rev, 'kind', 'put', 'instance', rec)
 return {1, fmt(rev), rec}
 `;
 
-/** deregister: ARGV key, historySize. Returns {revision, prev} or {-1} when unknown. */
+/** deregister: A key, historySize. Returns {revision, prev} or {-1} when unknown. */
 const deregister = `
-local key = ARGV[1]
+local key = A[1]
 local old = redis.call('HGET', K_INST, key)
 if not old then return {-1} end
 drop(key)
 local rev = redis.call('INCR', K_REV)
-append(ARGV[2], rev, 'kind', 'delete', 'prev', old, 'cause', 'deregistered')
+append(A[2], rev, 'kind', 'delete', 'prev', old, 'cause', 'deregistered')
 return {fmt(rev), old}
 `;
 
 /**
- * heartbeat, many beats in one call: ARGV historySize, then (key, status or '', load or '') per beat.
+ * heartbeat, many beats in one call: A historySize, then (key, status or '', load or '') per beat.
  * Returns {now, r1, r2, ...}: r = '0' renewed, '-1' unknown instance, else the revision of a status change.
  */
 const heartbeat = `
 local now = now_ms()
 local out = {fmt(now)}
-for i = 2, #ARGV, 3 do
-  local key, st, ld = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 2, #A, 3 do
+  local key, st, ld = A[i], A[i + 1], A[i + 2]
   local old = redis.call('HGET', K_INST, key)
   if not old then
     out[#out + 1] = '-1'
@@ -146,7 +172,7 @@ for i = 2, #ARGV, 3 do
       local rev = redis.call('INCR', K_REV)
       local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, st .. string.sub(spec, #oldst + 1))
       redis.call('HSET', K_INST, key, rec)
-      append(ARGV[1], rev, 'kind', 'put', 'instance', rec, 'prev', old)
+      append(A[1], rev, 'kind', 'put', 'instance', rec, 'prev', old)
       out[#out + 1] = fmt(rev)
     else
       redis.call('HSET', K_INST, key, pack_record(cr, mr, reg, fmt(now), load, spec))
@@ -158,22 +184,30 @@ return out
 `;
 
 /**
- * sweep: ARGV graceFrom, threshold, minLeases, windowMs, limit, historySize, lookahead.
+ * sweep: A threshold, minLeases, windowMs, limit, historySize, lookahead, stallMs.
  * Takes the due leases, applies the expiry-protection formula of ExpiryGuard
  * to the shared state, and removes them, one delete change each. Leases due
  * within `lookahead` ms (one sweep interval) count as due for the decision:
  * leases that lapse together still fall due a few round trips apart, and a
  * sweep landing between them must not see half a mass lapse as normal. Because the
  * script is atomic, a lease is taken by exactly one sweep whichever node runs it.
- * A lease is due for this node only once it is past its deadline and past
- * graceFrom + its TTL: graceFrom is when the node started or last reconnected
- * (SEMANTICS 2.6 start-up grace, 7.2 outage).
+ *
+ * Grace is decided here, on Redis's clock and shared state, not by one node:
+ * a lease is due only once past its deadline and past `grace + its TTL`, where
+ * `grace` is set to now when
+ * - no sweep ran for more than stallMs (Redis stalled, or no node could reach
+ *   it: nobody could renew, whatever each node saw),
+ * - a node starts or comes back (hello), SEMANTICS 2.6 and 7.2.
  * Returns {protecting 0/1, due, leases, recent, removed}.
  */
 const sweep = `
 local now = now_ms()
-local grace_from, threshold, min_leases, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local lookahead = tonumber(ARGV[7])
+local threshold, min_leases, window, limit = tonumber(A[1]), tonumber(A[2]), tonumber(A[3]), tonumber(A[4])
+local lookahead, stall = tonumber(A[6]), tonumber(A[7])
+local swept = tonumber(redis.call('HGET', K_EXPIRY, 'swept') or '0')
+local grace = tonumber(redis.call('HGET', K_EXPIRY, 'grace') or '0')
+if now - swept > stall then grace = now end
+redis.call('HSET', K_EXPIRY, 'swept', fmt(now), 'grace', fmt(grace))
 redis.call('ZREMRANGEBYSCORE', K_EXPIRED, '-inf', now - window)
 local recent = redis.call('ZCARD', K_EXPIRED)
 local leases = redis.call('ZCARD', K_LEASES)
@@ -183,7 +217,7 @@ for _, key in ipairs(candidates) do
   local v = redis.call('HGET', K_INST, key)
   if not v then
     redis.call('ZREM', K_LEASES, key)
-  elseif now >= grace_from + spec_ttl(select(6, unpack_record(v))) then
+  elseif now >= grace + spec_ttl(select(6, unpack_record(v))) then
     due[#due + 1] = {key, v}
   end
 end
@@ -199,63 +233,85 @@ end
 for _, d in ipairs(due) do
   drop(d[1])
   local rev = redis.call('INCR', K_REV)
-  append(ARGV[6], rev, 'kind', 'delete', 'prev', d[2], 'cause', 'expired')
+  append(A[5], rev, 'kind', 'delete', 'prev', d[2], 'cause', 'expired')
   redis.call('ZADD', K_EXPIRED, now, fmt(rev))
 end
 return {0, count, leases, recent, #due}
 `;
 
 /**
- * hello: ARGV applied revision ('0' for a new node), known epoch ('' for a new node), a fresh epoch.
- * Creates the epoch when missing. Reports lost state (another epoch, or a
- * counter behind what the node applied) and then raises the counter to the
- * node's revision so revisions never go backwards.
- * Returns {epoch, revision, now, lost 0/1}.
+ * hello, when a node starts or comes back: ARGV the epoch it knows ('' for a
+ * new node), the highest revision it has seen, a fresh epoch id.
+ *
+ * Finds lost state and re-bases the registry so revisions never repeat and
+ * never go backwards:
+ * - no epoch: Redis holds no registry (new, or restarted empty);
+ * - another epoch than the node's: some node re-based since it last looked;
+ * - a counter below what the node has seen: Redis lost its latest writes.
+ * When the counter must move (no epoch, or below the node's revision), it is
+ * set to max(counter, seen + 1, Redis ms x 1000), the stream is dropped and a
+ * fresh epoch written, all at once, so every other node sees the new epoch
+ * (SEMANTICS 4.2 and 7.2). The clock floor puts the counter above any
+ * revision served before by any node (as long as the registry averaged under
+ * a million changes a second), not only above what this node saw.
+ * Sets the shared grace start to now (no client could renew through a node
+ * that was away). Returns {epoch, revision, now, lost 0/1}.
  */
 const hello = `
-local applied, known = tonumber(ARGV[1]), ARGV[2]
+local known, seen, fresh = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = now_ms()
 local epoch = redis.call('GET', K_EPOCH)
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('SET', K_EPOCH, epoch)
-end
+local rev = tonumber(redis.call('GET', K_REV) or '0')
 local lost = 0
 if known ~= '' and known ~= epoch then lost = 1 end
-local rev = tonumber(redis.call('GET', K_REV) or '0')
-if rev < applied then
-  redis.call('SET', K_REV, fmt(applied))
-  rev = applied
-  lost = 1
+if not epoch or rev < seen then
+  if rev < seen then lost = 1 end
+  rev = math.max(rev, seen + 1, now * 1000)
+  epoch = fresh
+  redis.call('SET', K_REV, fmt(rev))
+  redis.call('SET', K_EPOCH, epoch)
+  redis.call('DEL', K_CHANGES)
 end
-return {epoch, fmt(rev), fmt(now_ms()), lost}
+redis.call('HSET', K_EXPIRY, 'grace', fmt(now))
+return {epoch, fmt(rev), fmt(now), lost}
 `;
 
 /**
- * snapshot: the whole state at one revision, atomically: {revision, key1, record1, key2, record2, ...}.
- * O(instances), run once at start and after lost history.
+ * snapshot: the whole state at one revision, atomically:
+ * {epoch, revision, key1, record1, key2, record2, ...}. O(instances), run at
+ * start and whenever the node's view must be rebuilt.
  */
 const snapshot = `
-local out = {redis.call('GET', K_REV) or '0'}
+local out = {redis.call('GET', K_EPOCH) or '', redis.call('GET', K_REV) or '0'}
 local all = redis.call('HGETALL', K_INST)
-for i = 1, #all do out[i + 1] = all[i] end
+for i = 1, #all do out[i + 2] = all[i] end
 return out
 `;
 
-const scripts = {
+const guarded = {
   rosterRegister: register,
   rosterDeregister: deregister,
   rosterHeartbeat: heartbeat,
   rosterSweep: sweep,
+} as const;
+
+const unguarded = {
   rosterHello: hello,
   rosterSnapshot: snapshot,
 } as const;
 
+/** A script that writes: it runs only on the state the node applied (see `guard`), with the node's epoch and revision first. */
+export type WriteScript = keyof typeof guarded;
+/** A script that reads or re-bases the state: it takes its arguments as they are. */
+export type SetupScript = keyof typeof unguarded;
 /** The name of a script, as `defineCommand` registers it. */
-export type ScriptName = keyof typeof scripts;
+export type ScriptName = WriteScript | SetupScript;
 
 /** Registers every script on a connection (EVALSHA, falling back to EVAL after a Redis restart). */
 export function defineScripts(conn: Redis | Cluster): void {
-  for (const [name, body] of Object.entries(scripts)) conn.defineCommand(name, { numberOfKeys: 7, lua: prelude + body });
+  const numberOfKeys = keyList(redisKeys("x")).length;
+  for (const [name, body] of Object.entries(guarded)) conn.defineCommand(name, { numberOfKeys, lua: prelude + guard + body });
+  for (const [name, body] of Object.entries(unguarded)) conn.defineCommand(name, { numberOfKeys, lua: prelude + body });
 }
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
@@ -264,4 +320,9 @@ type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 export function runScript(conn: Redis | Cluster, keys: readonly string[], name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
   const call = (conn as unknown as Record<ScriptName, ScriptCall>)[name];
   return call.call(conn, ...keys, ...args);
+}
+
+/** True for the reply of a guarded script that refused because the node's view is not of this Redis state. */
+export function isLostState(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith(LOST_STATE);
 }

@@ -1,4 +1,4 @@
-import type { Change, InstanceRecord, InstanceSpec, InstanceStatus, RemovalCause } from "../core/types.js";
+import type { Change, InstanceRecord, InstanceSpec, InstanceStatus, RemovalCause } from "../../core/types.js";
 
 /*
  * How an instance is written in Redis: one string per instance,
