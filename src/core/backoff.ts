@@ -8,30 +8,45 @@ export interface BackoffOptions {
   readonly multiplier?: number;
   /** Share of each delay drawn at random, 0..1. Default 0.5. */
   readonly jitter?: number;
+  /** A source of numbers in [0, 1); default Math.random (tests pass a fixed one). */
+  readonly random?: () => number;
 }
 
 /**
- * Jittered exponential backoff. The jitter matters more than the growth: when
- * a registry node restarts, every client of it reconnects at once, and random
- * delays spread that herd out instead of hitting the new node in one spike.
+ * The delay before retry number `attempt` (0 for the first retry): the
+ * initial delay grown `attempt` times, capped at the maximum, less a random
+ * share of up to `jitter`. Pure apart from `random`, so callers that count
+ * attempts themselves (ioredis's retryStrategy) use it directly.
+ *
+ * @example
+ * backoffDelay(0) // 50..100 ms
+ * backoffDelay(3) // 400..800 ms
+ */
+export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
+  const initialMs = options.initialMs ?? 100;
+  const maxMs = Math.max(initialMs, options.maxMs ?? 5000);
+  const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
+  const base = Math.min(maxMs, initialMs * (options.multiplier ?? 2) ** attempt);
+  return Math.round(base * (1 - jitter * (options.random ?? Math.random)()));
+}
+
+/**
+ * Jittered exponential backoff that counts its own failures. The jitter
+ * matters more than the growth: when a registry node restarts, every client
+ * of it reconnects at once, and random delays spread that herd out instead of
+ * hitting the new node in one spike.
  *
  * @example
  * const b = new Backoff({ initialMs: 100, maxMs: 5000 });
- * await sleep(b.next()); // 50..100 ms, then 100..200 ms, ...
+ * await delay(b.next()); // 50..100 ms, then 100..200 ms, ...
  * b.reset();             // after a success
  */
 export class Backoff {
-  readonly #initialMs: number;
-  readonly #maxMs: number;
-  readonly #multiplier: number;
-  readonly #jitter: number;
+  readonly #options: BackoffOptions;
   #attempt = 0;
 
   constructor(options: BackoffOptions = {}) {
-    this.#initialMs = options.initialMs ?? 100;
-    this.#maxMs = Math.max(this.#initialMs, options.maxMs ?? 5000);
-    this.#multiplier = options.multiplier ?? 2;
-    this.#jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
+    this.#options = options;
   }
 
   /** Failed attempts since the last reset. */
@@ -41,9 +56,7 @@ export class Backoff {
 
   /** The delay before the next attempt; each call counts one more failure. */
   next(): number {
-    const base = Math.min(this.#maxMs, this.#initialMs * this.#multiplier ** this.#attempt);
-    this.#attempt++;
-    return Math.round(base * (1 - this.#jitter * Math.random()));
+    return backoffDelay(this.#attempt++, this.#options);
   }
 
   /** Starts over from the initial delay, after a success. */

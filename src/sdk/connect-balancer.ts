@@ -1,7 +1,9 @@
-import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { PickStrategy } from "../core/pick.js";
 import type { InstanceRecord } from "../core/types.js";
+import { formatHostPort } from "./host-port.js";
+import { RosterClientError } from "./roster-client-error.js";
 import type { ServiceCache } from "./service-cache.js";
 
 /** Options of `createBalancedTransport`. */
@@ -22,7 +24,9 @@ export interface BalancedTransportOptions {
  * picked locally from a ServiceCache, so a Connect client is balanced with no
  * proxy and no network call per pick. Each instance gets its own transport
  * (one HTTP/2 connection), made on first use and forgotten when the instance
- * leaves; connect-node closes the idle connection.
+ * leaves; connect-node closes the idle connection. When no instance can be
+ * picked, a call fails with a ConnectError (UNAVAILABLE) whose cause is the
+ * SDK's RosterClientError of kind `no_instance`.
  *
  * @example
  * const cache = new ServiceCache({ services: ["echo"] });
@@ -40,15 +44,18 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   });
 
   async function choose(signal: AbortSignal | undefined): Promise<{ transport: Transport; release: () => void }> {
-    if (!cache.hasSnapshot(service)) await cache.ready(service, signal);
-    const instance = cache.pick(service, strategy, { preferZone: options.preferZone ?? "" });
-    if (instance === undefined) {
-      throw new ConnectError(`no healthy instance of ${cache.namespace}/${service}`, Code.Unavailable);
+    try {
+      if (!cache.hasSnapshot(service)) await cache.ready(service, signal);
+      const instance = cache.pick(service, strategy, { preferZone: options.preferZone ?? "" });
+      if (instance === undefined) throw new RosterClientError("no_instance", `no healthy instance of ${cache.namespace}/${service}`);
+      const url = baseUrlOf(instance);
+      let transport = transports.get(url);
+      if (transport === undefined) transports.set(url, (transport = make(url)));
+      return { transport, release: cache.track(instance) };
+    } catch (e) {
+      // A transport speaks ConnectError to the Connect client above it: the SDK's edge on the calling side.
+      throw RosterClientError.from(e).toConnectError();
     }
-    const url = baseUrlOf(instance);
-    let transport = transports.get(url);
-    if (transport === undefined) transports.set(url, (transport = make(url)));
-    return { transport, release: cache.track(instance) };
   }
 
   return {
@@ -83,5 +90,5 @@ async function* releasing<T>(it: AsyncIterable<T>, release: () => void): AsyncIt
 }
 
 function baseUrlOf(i: InstanceRecord): string {
-  return `http://${i.host.includes(":") ? `[${i.host}]` : i.host}:${i.port}`;
+  return `http://${formatHostPort(i.host, i.port)}`;
 }

@@ -1,13 +1,15 @@
 import { EventEmitter } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
 import { DEFAULT_NAMESPACE, type InstanceKey, type InstanceRecord } from "../core/types.js";
 import { Backoff, type BackoffOptions } from "../core/backoff.js";
 import { delay } from "../core/delay.js";
-import { instanceFromProto } from "./instance-from-proto.js";
-import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
 import { durationFromMs } from "../core/duration.js";
+import { instanceFromProto } from "./instance-from-proto.js";
+import { detectionMs, keepaliveFor, type Keepalive } from "./keepalive.js";
+import { runReconnectLoop, type RetryDecision } from "./reconnect-loop.js";
+import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
+import { RosterClientError } from "./roster-client-error.js";
 
 /** What a service says about one of its instances. */
 export interface RegistrationSpec {
@@ -24,7 +26,12 @@ export interface RegistrationSpec {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly weight?: number;
   readonly zone?: string;
-  /** Lease length in milliseconds; default 10 000. 0 registers without a lease (SEMANTICS 2.5). */
+  /**
+   * Lease length in milliseconds; default 10 000. 0 registers without a
+   * lease (SEMANTICS 2.5). The connection carrying the instance's beats is
+   * pinged every TTL/6 and given up after another TTL/6 without an answer,
+   * so beats move off a stalled or cut-off node within a third of the TTL.
+   */
   readonly ttlMs?: number;
   /** Time between beats; default a third of the TTL (10 s without a lease). */
   readonly heartbeatIntervalMs?: number;
@@ -50,7 +57,7 @@ export interface ReconnectInfo {
   readonly delayMs: number;
   /** The node that failed. */
   readonly registry: string;
-  readonly error: ConnectError;
+  readonly error: RosterClientError;
 }
 
 /** Events of one registration. */
@@ -60,16 +67,16 @@ export interface RegistrationEvents {
   /** The stream or a call failed; the SDK retries after `delayMs` (on the next node, for a network failure). */
   reconnecting: [info: ReconnectInfo];
   /** The registry no longer knows the instance (it expired, or a memory registry restarted); the SDK re-registers. */
-  lost: [error: ConnectError];
+  lost: [error: RosterClientError];
   /** A refusal that retrying will not fix, or a failed deregistration. Only emitted when someone listens. */
-  error: [error: ConnectError];
+  error: [error: RosterClientError];
 }
 
 /** Registrar events: those of every registration, with the registration first. */
 export type RegistrarEvents = { [K in keyof RegistrationEvents]: [registration: Registration, ...RegistrationEvents[K]] };
 
-// Codes a retry cannot fix: the request itself is wrong or not allowed.
-const permanent = new Set([Code.InvalidArgument, Code.FailedPrecondition, Code.PermissionDenied, Code.Unauthenticated, Code.Unimplemented]);
+/** The lease of an instance registered without a TTL, for its keepalive: three of its beat intervals. */
+const noLeaseKeepaliveBudgetMs = 30_000;
 
 /**
  * The serving side of the SDK: registers instances and keeps them alive.
@@ -103,10 +110,10 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
    * Registers an instance and keeps it registered until `close()`. Resolves
    * once the registry has it; while no node answers, it keeps retrying (see
    * the `reconnecting` event). Rejects when the registry refuses the spec
-   * (INVALID_ARGUMENT and the like), since no retry would change the answer.
+   * (a RosterClientError of kind `refused`), since no retry would change the answer.
    */
   async register(spec: RegistrationSpec): Promise<Registration> {
-    if (this.#closed) throw new ConnectError("the registrar is closed", Code.FailedPrecondition);
+    if (this.#closed) throw new RosterClientError("closed", "the registrar is closed");
     const r = new Registration(spec, this.#endpoints, this.#options, (reg) => this.#registrations.delete(reg));
     for (const event of ["registered", "reconnecting", "lost", "error"] as const) {
       r.on(event, (...args: unknown[]) => {
@@ -137,6 +144,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   readonly #endpoints: RegistryEndpoints;
   readonly #callTimeoutMs: number;
   readonly #intervalMs: number;
+  readonly #keepalive: Keepalive;
   readonly #backoff: Backoff;
   readonly #closing = new AbortController();
   readonly #onClosed: (r: Registration) => void;
@@ -159,6 +167,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     this.#callTimeoutMs = options.callTimeoutMs ?? 5000;
     const ttlMs = spec.ttlMs ?? 10_000;
     this.#intervalMs = spec.heartbeatIntervalMs ?? (ttlMs > 0 ? Math.max(100, Math.floor(ttlMs / 3)) : 10_000);
+    this.#keepalive = keepaliveFor(ttlMs > 0 ? ttlMs : noLeaseKeepaliveBudgetMs);
     // A restarted registry must see the instance again within one beat interval (SEMANTICS 7.1), so no wait may exceed it.
     this.#backoff = new Backoff({ ...options.backoff, maxMs: Math.min(options.backoff?.maxMs ?? 5000, this.#intervalMs) });
     this.#id = spec.id ?? "";
@@ -219,15 +228,15 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       await this.#loop;
       this.#onClosed(this);
       if (this.#id === "" || this.#instance === undefined) return;
-      let failure: ConnectError | undefined;
+      let failure: RosterClientError | undefined;
       for (let i = 0; i < this.#endpoints.urls.length; i++) {
-        const ep = this.#endpoints.current();
+        const ep = this.#endpoints.current(this.#keepalive);
         try {
           await ep.client.deregister(this.key, { timeoutMs: this.#callTimeoutMs });
           return;
         } catch (e) {
-          failure = ConnectError.from(e);
-          if (failure.code === Code.NotFound) return;
+          failure = RosterClientError.from(e);
+          if (failure.kind === "not_found") return;
           this.#endpoints.failover(ep);
         }
       }
@@ -240,9 +249,30 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     let registered = false;
     let everRegistered = false;
     let lostInARow = 0;
-    while (!closing.aborted) {
-      const ep = this.#endpoints.current();
-      try {
+    const decide = (error: RosterClientError): RetryDecision => {
+      if (error.kind === "not_found" && registered) {
+        registered = false;
+        this.emit("lost", error);
+        // The first loss is answered at once; only a registry that keeps forgetting us gets backoff.
+        return lostInARow++ === 0 ? { kind: "now" } : { kind: "wait", failover: false };
+      }
+      if (error.kind === "refused") {
+        if (!everRegistered) return { kind: "stop" };
+        this.#error(error);
+        return { kind: "wait", failover: false };
+      }
+      return { kind: "wait", failover: true };
+    };
+    const refusal = await runReconnectLoop({
+      endpoints: { current: () => this.#endpoints.current(this.#keepalive), failover: (ep) => this.#endpoints.failover(ep) },
+      backoff: this.#backoff,
+      signal: closing,
+      decide,
+      onRetry: ({ attempt, delayMs, endpoint, error }) => {
+        this.#state = "reconnecting";
+        this.emit("reconnecting", { attempt, delayMs, registry: endpoint.url, error });
+      },
+      attempt: async (ep, healthy) => {
         if (!registered) {
           const res = await ep.client.register(this.#registerRequest(), { signal: closing, timeoutMs: this.#callTimeoutMs });
           this.#instance = instanceFromProto(res.instance!);
@@ -254,38 +284,19 @@ export class Registration extends EventEmitter<RegistrationEvents> {
           this.emit("registered", this.#instance, res.created);
         }
         await this.#heartbeat(ep, () => {
+          healthy();
           lostInARow = 0;
           this.#state = "registered";
         });
-      } catch (e) {
-        if (closing.aborted) break;
-        const error = ConnectError.from(e);
-        let wait = true;
-        if (error.code === Code.NotFound && registered) {
-          registered = false;
-          this.emit("lost", error);
-          // The first loss is answered at once; only a registry that keeps forgetting us gets backoff.
-          wait = lostInARow++ > 0;
-        } else if (permanent.has(error.code)) {
-          if (!everRegistered) {
-            this.#state = "closed";
-            started.reject(error);
-            this.#onClosed(this);
-            return;
-          }
-          this.#error(error);
-        } else {
-          this.#endpoints.failover(ep);
-        }
-        if (wait) {
-          this.#state = "reconnecting";
-          const delayMs = this.#backoff.next();
-          this.emit("reconnecting", { attempt: this.#backoff.attempt, delayMs, registry: ep.url, error });
-          await delay(delayMs, closing);
-        }
-      }
+      },
+    });
+    if (refusal !== undefined) {
+      this.#state = "closed";
+      started.reject(refusal);
+      this.#onClosed(this);
+      return;
     }
-    started.reject(new ConnectError("closed before the instance was registered", Code.Canceled));
+    started.reject(new RosterClientError("closed", "closed before the instance was registered"));
   }
 
   /** Runs one Heartbeat stream until it fails or the registration closes. */
@@ -293,14 +304,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     const stream = new AbortController();
     const onClose = () => stream.abort();
     this.#closing.signal.addEventListener("abort", onClose, { once: true });
-    // A stream that outlives one beat interval proves the node works: later failures start the backoff over.
-    const proven = setTimeout(() => {
-      this.#backoff.reset();
-      healthy();
-    }, this.#intervalMs + 50);
+    // A stream that outlives a beat interval and a keepalive check proves the node works: later failures start the backoff over.
+    const proven = setTimeout(healthy, Math.max(this.#intervalMs, detectionMs(this.#keepalive)) + 50);
     try {
       await ep.client.heartbeat(this.#beats(stream.signal), { signal: stream.signal });
-      throw new ConnectError("the registry ended the heartbeat stream", Code.Unavailable);
     } finally {
       clearTimeout(proven);
       stream.abort();
@@ -313,18 +320,15 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     // The first message names the instance and restates the status, so a node reached after a failover has it right.
     this.#sentStatus = this.#status;
     yield { ...this.key, status: this.#status, ...(this.#load !== undefined ? { load: this.#load } : {}) };
+    // `wake` cuts a wait short, for the stream's end or for a status change (setStatus kicks).
+    let wake = new AbortController();
+    signal.addEventListener("abort", () => wake.abort(), { once: true });
+    this.#kick = () => wake.abort();
     while (!signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.#intervalMs);
-        signal.addEventListener("abort", done, { once: true });
-        this.#kick = done;
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        }
-      });
+      await delay(this.#intervalMs, wake.signal);
       if (signal.aborted) return;
+      // Renewed before the status is read, so a kick from here on wakes the next wait.
+      if (wake.signal.aborted) wake = new AbortController();
       const status = this.#status !== this.#sentStatus ? this.#status : InstanceStatus.UNSPECIFIED;
       this.#sentStatus = this.#status;
       yield { status, ...(this.#load !== undefined ? { load: this.#load } : {}) };
@@ -349,7 +353,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     });
   }
 
-  #error(error: ConnectError): void {
+  #error(error: RosterClientError): void {
     // EventEmitter throws an unheard "error"; a registration problem must never crash the service it describes.
     if (this.listenerCount("error") > 0) this.emit("error", error);
   }

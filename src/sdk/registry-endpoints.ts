@@ -1,6 +1,8 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/roster/v1/registry_pb.js";
+import { keepaliveFor, type Keepalive } from "./keepalive.js";
+import { RosterClientError } from "./roster-client-error.js";
 
 /** One or more registry node addresses: `host:port` or `http(s)://host:port`, or a comma-separated list. */
 export type RegistryAddresses = string | readonly string[];
@@ -11,9 +13,14 @@ export const registryEnvVar = "ROSTER_REGISTRY";
 /** The address used when neither an option nor ROSTER_REGISTRY names one (the server's default port). */
 export const defaultRegistry = "http://127.0.0.1:7420";
 
-/** A registry node the SDK talks to: its URL and a client on its shared HTTP/2 connection. */
+/** Keepalive of connections whose owner names none: the one for the default 10 s lease. */
+export const defaultKeepalive: Keepalive = keepaliveFor(10_000);
+
+/** A registry node the SDK talks to: its URL and a client on a shared HTTP/2 connection. */
 export interface RegistryEndpoint {
   readonly url: string;
+  /** The node's position in the failover order. */
+  readonly index: number;
   readonly client: Client<typeof RegistryService>;
 }
 
@@ -24,24 +31,31 @@ export interface RegistryEndpoint {
 export function registryUrls(addresses: RegistryAddresses | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
   const raw = addresses ?? env[registryEnvVar] ?? defaultRegistry;
   const list = (typeof raw === "string" ? raw.split(",") : raw.flatMap((a) => a.split(","))).map((a) => a.trim()).filter((a) => a !== "");
-  if (list.length === 0) throw new Error("roster: no registry address given");
+  if (list.length === 0) throw new RosterClientError("invalid_option", "roster: no registry address given");
   return list.map((a) => (/^https?:\/\//.test(a) ? a.replace(/\/+$/, "") : `http://${a}`));
 }
 
+interface Connection extends RegistryEndpoint {
+  readonly sessions: Http2SessionManager;
+}
+
 /**
- * The registry nodes of one Registrar or ServiceCache, with failover. Each node
- * gets one HTTP/2 connection that every stream of the owner shares, so a
- * process with many instances opens one connection per node, not one per
- * instance. Streams ask for `current()` and report a broken node with
- * `failover()`; the owner rotates through the list in order.
+ * The registry nodes of one Registrar or ServiceCache, with failover. Each
+ * node gets one HTTP/2 connection per keepalive setting, which every stream
+ * asking for that setting shares: a process whose instances share a TTL
+ * opens one connection per node, not one per instance. Streams ask for
+ * `current()` and report a broken node with `failover()`; the owner rotates
+ * through the list in order.
  */
 export class RegistryEndpoints {
   readonly #urls: string[];
-  readonly #endpoints: (RegistryEndpoint & { readonly sessions: Http2SessionManager })[] = [];
+  readonly #keepalive: Keepalive;
+  readonly #connections = new Map<string, Connection>();
   #index = 0;
 
-  constructor(addresses?: RegistryAddresses) {
+  constructor(addresses?: RegistryAddresses, options: { readonly keepalive?: Keepalive } = {}) {
     this.#urls = registryUrls(addresses);
+    this.#keepalive = options.keepalive ?? defaultKeepalive;
   }
 
   /** The URLs, in failover order. */
@@ -49,19 +63,23 @@ export class RegistryEndpoints {
     return this.#urls;
   }
 
-  /** The node in use now. */
-  current(): RegistryEndpoint {
-    const i = this.#index;
-    let e = this.#endpoints[i];
-    if (e === undefined) {
-      const url = this.#urls[i]!;
-      // Pings find a half-open connection (a node that vanished without a FIN) long before TCP would.
-      const sessions = new Http2SessionManager(url, { pingIntervalMs: 10_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 });
+  /**
+   * The node in use now, on a connection pinged as `keepalive` says (default:
+   * the one given to the constructor). A stalled node, or one that vanished
+   * without a FIN, fails the connection's streams once a ping goes unanswered.
+   */
+  current(keepalive: Keepalive = this.#keepalive): RegistryEndpoint {
+    const index = this.#index;
+    const key = `${index}/${keepalive.pingIntervalMs}/${keepalive.pingTimeoutMs}`;
+    let c = this.#connections.get(key);
+    if (c === undefined) {
+      const url = this.#urls[index]!;
+      const sessions = new Http2SessionManager(url, { ...keepalive, idleConnectionTimeoutMs: 60_000 });
       const client = createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions }));
-      e = { url, client, sessions };
-      this.#endpoints[i] = e;
+      c = { url, client, index, sessions };
+      this.#connections.set(key, c);
     }
-    return e;
+    return c;
   }
 
   /**
@@ -70,12 +88,12 @@ export class RegistryEndpoints {
    * a healthy node between them.
    */
   failover(broken: RegistryEndpoint): void {
-    if (this.#endpoints[this.#index] === broken) this.#index = (this.#index + 1) % this.#urls.length;
+    if (broken.index === this.#index) this.#index = (this.#index + 1) % this.#urls.length;
   }
 
   /** Closes every connection. */
   close(): void {
-    for (const e of this.#endpoints) e?.sessions.abort();
-    this.#endpoints.length = 0;
+    for (const c of this.#connections.values()) c.sessions.abort();
+    this.#connections.clear();
   }
 }

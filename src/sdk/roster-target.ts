@@ -1,4 +1,5 @@
 import { DEFAULT_NAMESPACE } from "../core/types.js";
+import { RosterClientError } from "./roster-client-error.js";
 
 /** What a `roster:` target names: a service, its namespace, filters, and optionally the registry. */
 export interface RosterTarget {
@@ -22,12 +23,12 @@ export interface RosterTarget {
 export function parseRosterTarget(authority: string | undefined, path: string): RosterTarget {
   const q = path.indexOf("?");
   const service = decodeURIComponent(q === -1 ? path : path.slice(0, q)).replace(/^\/+/, "");
-  if (service === "") throw new Error(`roster: target names no service (want roster:///SERVICE?namespace=NS&tag=T)`);
+  if (service === "") throw new RosterClientError("invalid_option", `roster: target names no service (want roster:///SERVICE?namespace=NS&tag=T)`);
   const params = new URLSearchParams(q === -1 ? "" : path.slice(q + 1));
   const metadata: Record<string, string> = {};
   for (const [k, v] of params) {
     if (k.startsWith("meta.")) metadata[k.slice(5)] = v;
-    else if (!["namespace", "tag", "zone"].includes(k)) throw new Error(`roster: unknown target parameter "${k}" (known: namespace, tag, zone, meta.KEY)`);
+    else if (!["namespace", "tag", "zone"].includes(k)) throw new RosterClientError("invalid_option", `roster: unknown target parameter "${k}" (known: namespace, tag, zone, meta.KEY)`);
   }
   return {
     service,

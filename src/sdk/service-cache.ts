@@ -1,14 +1,22 @@
 import { EventEmitter, setMaxListeners } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { WatchEventType, type RemovalReason } from "../../gen/roster/v1/registry_pb.js";
 import { Picker, type PickStrategy } from "../core/pick.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, instanceKeyString, type InstanceRecord } from "../core/types.js";
-import { AsyncQueue } from "./async-queue.js";
 import { Backoff, type BackoffOptions } from "../core/backoff.js";
-import { delay } from "../core/delay.js";
+import { AsyncQueue } from "./async-queue.js";
+import { keepaliveFor } from "./keepalive.js";
+import { runReconnectLoop, type RetryDecision } from "./reconnect-loop.js";
 import { RegistryEndpoints, type RegistryAddresses, type RegistryEndpoint } from "./registry-endpoints.js";
+import { RosterClientError } from "./roster-client-error.js";
 import { WatchView, type ViewChange } from "./watch-view.js";
+
+/**
+ * How long a watch may receive nothing before it is abandoned for the next
+ * node: three of the registry's default progress intervals (watch-progress-interval, 5 s).
+ */
+export const defaultWatchIdleTimeoutMs = 15_000;
 
 /** A service to watch, optionally narrowed by a filter (SEMANTICS 4.1). */
 export interface WatchTarget {
@@ -37,6 +45,15 @@ export interface ServiceCacheOptions {
   readonly protectEmptyMs?: number;
   /** Reconnect delays. */
   readonly backoff?: BackoffOptions;
+  /**
+   * A watch stream that delivers nothing for this long, not even a progress
+   * marker (SEMANTICS 4.4), is given up and reopened on the next node, in
+   * milliseconds; default 15 000. Set it to 2 to 3 times the registry's
+   * watch-progress-interval. It also sets the connection's pings (a sixth
+   * of it), which find a stalled node sooner; the deadline is what finds a
+   * node behind a proxy that answers pings for it.
+   */
+  readonly watchIdleTimeoutMs?: number;
 }
 
 /** An instance entered, changed or left a watched service. */
@@ -65,7 +82,7 @@ export interface WatchRetry {
   readonly attempt: number;
   readonly delayMs: number;
   readonly registry: string;
-  readonly error: ConnectError;
+  readonly error: RosterClientError;
 }
 
 /** Events of a ServiceCache. */
@@ -124,6 +141,7 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
   readonly #namespace: string;
   readonly #protectEmptyMs: number;
   readonly #backoff: BackoffOptions | undefined;
+  readonly #idleTimeoutMs: number;
   readonly #watches = new Map<string, ServiceWatch>();
   readonly #picker = new Picker();
   readonly #inFlight = new Map<string, number>();
@@ -133,7 +151,8 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
 
   constructor(options: ServiceCacheOptions) {
     super();
-    this.#endpoints = new RegistryEndpoints(options.registry);
+    this.#idleTimeoutMs = options.watchIdleTimeoutMs ?? defaultWatchIdleTimeoutMs;
+    this.#endpoints = new RegistryEndpoints(options.registry, { keepalive: keepaliveFor(this.#idleTimeoutMs) });
     this.#namespace = options.namespace || DEFAULT_NAMESPACE;
     this.#protectEmptyMs = options.protectEmptyMs ?? 0;
     this.#backoff = options.backoff;
@@ -141,7 +160,7 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
     setMaxListeners(0, this.#closing.signal);
     for (const t of options.services) {
       const target = typeof t === "string" ? { service: t } : t;
-      if (this.#watches.has(target.service)) throw new Error(`roster: service ${target.service} is listed twice`);
+      if (this.#watches.has(target.service)) throw new RosterClientError("invalid_option", `roster: service ${target.service} is listed twice`);
       let markSynced!: () => void;
       const synced = new Promise<void>((resolve) => (markSynced = resolve));
       const w: ServiceWatch = { target, view: new WatchView(), epoch: undefined, visible: [], stale: false, staleTimer: undefined, synced, markSynced };
@@ -168,7 +187,8 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
     const all = Promise.all(service === undefined ? [...this.#watches.values()].map((w) => w.synced) : [this.#get(service).synced]);
     const stops = [this.#closing.signal, ...(signal ? [signal] : [])];
     return new Promise((resolve, reject) => {
-      const stop = () => reject(new ConnectError("gave up waiting for the service cache", Code.Canceled));
+      const stop = () =>
+        reject(this.#closing.signal.aborted ? new RosterClientError("closed", "the service cache closed before it was ready") : new RosterClientError("aborted", "gave up waiting for the service cache"));
       if (stops.some((s) => s.aborted)) return stop();
       for (const s of stops) s.addEventListener("abort", stop, { once: true });
       all.then(() => {
@@ -258,44 +278,77 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
 
   #get(service: string): ServiceWatch {
     const w = this.#watches.get(service);
-    if (w === undefined) throw new Error(`roster: service ${service} is not watched by this cache`);
+    if (w === undefined) throw new RosterClientError("invalid_option", `roster: service ${service} is not watched by this cache`);
     return w;
   }
 
   async #watch(w: ServiceWatch): Promise<void> {
     const closing = this.#closing.signal;
     const backoff = new Backoff(this.#backoff);
-    const { service, tags = [], metadata = {}, zone = "" } = w.target;
-    while (!closing.aborted) {
-      const ep = this.#endpoints.current();
-      try {
-        const epoch = await this.#epoch(ep, closing);
-        const resume = w.view.synced && w.epoch === epoch;
-        if (!resume) w.view.beginSnapshot();
-        const stream = ep.client.watch(
-          { namespace: this.#namespace, service, filter: { tags: [...tags], metadata: { ...metadata }, zone }, startRevision: resume ? w.view.revision : 0n },
-          { signal: closing },
-        );
-        for await (const ev of stream) {
-          backoff.reset();
-          this.#publish(w, w.view.apply(ev));
-          if (ev.type === WatchEventType.SNAPSHOT_COMPLETE) {
-            w.epoch = epoch;
-            w.markSynced();
-            this.emit("synced", service, w.view.revision);
-          }
+    const service = w.target.service;
+    let delivered = false;
+    const decide = (error: RosterClientError): RetryDecision => {
+      if (error.code !== Code.ResourceExhausted) return { kind: "wait", failover: true };
+      // A watcher cut off for falling behind resumes at once from the same node (SEMANTICS 4.3); a node refusing a new watch (max-watchers) is left.
+      return delivered && backoff.attempt === 0 ? { kind: "now" } : { kind: "wait", failover: !delivered };
+    };
+    await runReconnectLoop({
+      endpoints: this.#endpoints,
+      backoff,
+      signal: closing,
+      decide,
+      onRetry: ({ attempt, delayMs, endpoint, error }) => this.emit("reconnecting", { service, attempt, delayMs, registry: endpoint.url, error }),
+      attempt: async (ep, healthy) => {
+        delivered = false;
+        try {
+          await this.#watchOnce(w, ep, () => {
+            delivered = true;
+            healthy();
+          });
+        } finally {
+          w.view.abortSnapshot();
         }
-        throw new ConnectError("the registry ended the watch", Code.Unavailable);
-      } catch (e) {
-        w.view.abortSnapshot();
-        if (closing.aborted) break;
-        const error = ConnectError.from(e);
-        // A watcher cut off for falling behind resumes at once from the same node (SEMANTICS 4.3); anything else moves on.
-        if (error.code !== Code.ResourceExhausted) this.#endpoints.failover(ep);
-        const delayMs = error.code === Code.ResourceExhausted && backoff.attempt === 0 ? 0 : backoff.next();
-        this.emit("reconnecting", { service, attempt: backoff.attempt, delayMs, registry: ep.url, error });
-        await delay(delayMs, closing);
+      },
+    });
+  }
+
+  /** Runs one Watch stream of `w` on `ep` until it fails, goes quiet for too long, or the cache closes. */
+  async #watchOnce(w: ServiceWatch, ep: RegistryEndpoint, onEvent: () => void): Promise<void> {
+    const closing = this.#closing.signal;
+    const { service, tags = [], metadata = {}, zone = "" } = w.target;
+    const epoch = await this.#epoch(ep, closing);
+    const resume = w.view.synced && w.epoch === epoch;
+    if (!resume) w.view.beginSnapshot();
+    const stream = new AbortController();
+    const onClose = () => stream.abort();
+    closing.addEventListener("abort", onClose, { once: true });
+    let quiet = false;
+    // Progress markers come on an idle stream at a fixed interval (SEMANTICS 4.4): silence past the deadline means the node is stuck.
+    const idle = setTimeout(() => {
+      quiet = true;
+      stream.abort();
+    }, this.#idleTimeoutMs);
+    try {
+      const events = ep.client.watch(
+        { namespace: this.#namespace, service, filter: { tags: [...tags], metadata: { ...metadata }, zone }, startRevision: resume ? w.view.revision : 0n },
+        { signal: stream.signal },
+      );
+      for await (const ev of events) {
+        idle.refresh();
+        onEvent();
+        this.#publish(w, w.view.apply(ev));
+        if (ev.type === WatchEventType.SNAPSHOT_COMPLETE) {
+          w.epoch = epoch;
+          w.markSynced();
+          this.emit("synced", service, w.view.revision);
+        }
       }
+    } catch (e) {
+      if (quiet) throw new RosterClientError("unavailable", `${ep.url} sent nothing on the watch of ${service} for ${this.#idleTimeoutMs} ms, not even a progress marker`, { cause: e });
+      throw e;
+    } finally {
+      clearTimeout(idle);
+      closing.removeEventListener("abort", onClose);
     }
   }
 
@@ -307,7 +360,7 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
    * across nodes and restarts, so any node continues it.
    */
   async #epoch(ep: RegistryEndpoint, signal: AbortSignal): Promise<string> {
-    const s = await ep.client.getStatus({}, { signal, timeoutMs: 5000 });
+    const s = await ep.client.getStatus({}, { signal, timeoutMs: Math.min(5000, this.#idleTimeoutMs) });
     return s.store === "memory" ? `memory:${ep.url}:${s.startedAt ? timestampMs(s.startedAt) : 0}` : s.store;
   }
 
