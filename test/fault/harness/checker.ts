@@ -19,6 +19,8 @@ export type WatchItem =
       readonly registeredAt?: number;
       /** The instance's mod_revision (the snapshot's ADDED events carry it, not a change revision). */
       readonly modRevision?: bigint;
+      /** For REMOVED: why. */
+      readonly reason?: "expired" | "deregistered" | "unmatched";
       readonly at: number;
     }
   | { readonly kind: "end"; readonly code: string; readonly at: number };
