@@ -162,4 +162,19 @@ describe("Faults with the Redis store (SEMANTICS 2.6, 4.2, 7.2)", function () {
     const report = await verdict("redis-sigstop-node-2ttl", recorders.splice(0), () => truth!.truth, aliveMap("pay", 200, from, Date.now()));
     assert.equal(report.falseExpiries, 0);
   });
+
+  it("2.6 a Redis node SIGSTOPped 20 s with the SDK's defaults (TTL 10 s): the SDK moves the beats to another node in time, 0 false expiries (the one long row)", async () => {
+    const [a, b, c] = await cluster(3);
+    const from = Date.now();
+    load = await spawnLoad({ registry: [a!.url, b!.url, c!.url], service: "pay", count: 100, ttlMs: 10_000 });
+    recorders = [record("onB", clientFor(b!.url), "pay")];
+    await sleep(1000);
+    a!.stop();
+    await sleep(20_000);
+    a!.cont();
+    await sleep(2000);
+    await truth!.settle();
+    const report = await verdict("redis-node-sigstop-20s-sdk-defaults", recorders.splice(0), () => truth!.truth, aliveMap("pay", 100, from, Date.now()));
+    assert.equal(report.falseExpiries, 0);
+  });
 });

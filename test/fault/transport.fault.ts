@@ -69,6 +69,35 @@ function unary(session: http2.ClientHttp2Session, body: Buffer): Promise<string>
   });
 }
 
+describe("Faults from watchers that never read their snapshot (SEMANTICS 4.3)", function () {
+  let node: RosterNode | undefined;
+  let stuck: StuckWatchers | undefined;
+  afterEach(async () => {
+    stuck?.close();
+    await node?.kill();
+    [stuck, node] = [undefined, undefined];
+  });
+
+  // Measured today: live heap from 17 to 614 MiB (~1.2 MiB per stuck watcher). A bounded design keeps at most one
+  // flow-control window (64 KiB) plus a bounded queue per watcher: 500 × 64 KiB = 32 MiB; 100 MiB of RSS leaves room for
+  // allocator slack and still fails the unbounded case by a factor of 6. RSS, since the node exposes no heap metric.
+  it("4.3 500 watchers that never read their snapshot of 2,000 instances: server RSS growth < 100 MiB", async () => {
+    node = await spawnRoster({});
+    const client = clientFor(node.url);
+    for (let i = 0; i < 2000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => client.register({ service: "pay", id: `p${i + j}`, host: "10.0.0.1", port: 1 + i + j, metadata: { pad: "x".repeat(200) } })));
+    }
+    await sleep(1000);
+    const before = rssMiB(node.pid);
+    stuck = openStuckWatchers(node.url, "pay", 500, 10, 65_535);
+    await until("500 watchers on the node", async () => (await client.getStatus({})).watchers >= 500, 30_000);
+    await sleep(3000);
+    const growth = rssMiB(node.pid) - before;
+    console.log(`      FAULT[stuck-snapshots-500x2000] rssBeforeMiB=${before.toFixed(0)} rssGrowthMiB=${growth.toFixed(0)} perWatcherKiB=${((growth * 1024) / 500).toFixed(0)}`);
+    assert.ok(growth < 100, `server RSS grew ${growth.toFixed(0)} MiB`);
+  });
+});
+
 describe("Faults from large and partial messages", function () {
   let node: RosterNode | undefined;
   afterEach(async () => {

@@ -16,11 +16,11 @@ export interface StuckWatchers {
   close(): void;
 }
 
-/** Opens `count` Watch streams of `service` over `sessions` connections, with a tiny receive window, and never reads them. */
-export function openStuckWatchers(url: string, service: string, count: number, sessions = 10): StuckWatchers {
+/** Opens `count` Watch streams of `service` over `sessions` connections, with a receive window of `windowBytes` per stream, and never reads them. */
+export function openStuckWatchers(url: string, service: string, count: number, sessions = 10, windowBytes = 1024): StuckWatchers {
   const body = envelope(toBinary(WatchRequestSchema, create(WatchRequestSchema, { service })));
   const conns = Array.from({ length: sessions }, () => {
-    const s = http2.connect(url, { settings: { initialWindowSize: 1024 } });
+    const s = http2.connect(url, { settings: { initialWindowSize: windowBytes } });
     s.on("error", () => {});
     return s;
   });
