@@ -155,3 +155,77 @@ describe("Faults from large and partial messages", function () {
     }
   });
 });
+
+describe("Hostile requests (what held)", function () {
+  let node: RosterNode | undefined;
+  afterEach(async () => {
+    await node?.kill();
+    node = undefined;
+  });
+
+  it("10,000 hostile requests: every answer a proper gRPC status, a good client alongside never fails", async () => {
+    node = await spawnRoster({});
+    const session = http2.connect(node.url);
+    session.on("error", () => {});
+    const good = clientFor(node.url);
+    let goodFailures = 0;
+    let goodCalls = 0;
+    let running = true;
+    const goodLoop = (async () => {
+      for (let i = 0; running; i++) {
+        try {
+          await good.register({ service: "good", id: `g${i % 20}`, host: "h", port: 1 + (i % 20), ttl: { seconds: 30n } });
+          await good.resolve({ service: "good" });
+          goodCalls += 2;
+        } catch {
+          goodFailures++;
+        }
+      }
+    })();
+    const methods = ["Register", "Deregister", "Resolve", "ListServices", "GetStatus", "Watch", "Heartbeat", "Nope"];
+    const statuses = new Map<string, number>();
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    try {
+      for (let i = 0; i < 10_000; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, () => {
+            const bytes = Buffer.from(Array.from({ length: rnd(200) }, () => rnd(256)));
+            const body = rnd(4) === 0 ? bytes : envelope(bytes);
+            return hostile(session, `/roster.v1.RegistryService/${methods[rnd(methods.length)]}`, body).then((s) => statuses.set(s, (statuses.get(s) ?? 0) + 1));
+          }),
+        );
+      }
+    } finally {
+      running = false;
+      await goodLoop;
+      session.destroy();
+    }
+    console.log(`      FAULT[hostile-10000] statuses=${JSON.stringify(Object.fromEntries(statuses))} goodCalls=${goodCalls} goodFailures=${goodFailures}`);
+    assert.equal(goodFailures, 0);
+    for (const s of statuses.keys()) assert.match(s, /^\d+$/, `an answer without a gRPC status: ${s}`);
+  });
+});
+
+/** One request whose answer is read to the end (Watch streams are cut after 200 ms); returns its grpc-status. */
+function hostile(session: http2.ClientHttp2Session, path: string, body: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const st = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let status = "none";
+    const timer = setTimeout(() => {
+      if (status === "none") status = "open-after-200ms";
+      st.close();
+    }, 200);
+    st.on("response", (h) => {
+      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
+    });
+    st.on("trailers", (t) => (status = String(t["grpc-status"])));
+    st.on("data", () => {});
+    st.on("error", () => {});
+    st.on("close", () => {
+      clearTimeout(timer);
+      resolve(status);
+    });
+    st.end(body);
+  });
+}
