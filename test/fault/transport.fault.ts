@@ -5,14 +5,19 @@ import { cpuMs, rssMiB, spawnRoster, type RosterNode } from "./harness/processes
 import { envelope, openStuckWatchers, type StuckWatchers } from "./harness/raw-watchers.js";
 import { record } from "./harness/watch-recorder.js";
 
-describe("Faults from clients that stop reading (SEMANTICS 4.3)", function () {
-  let node: RosterNode | undefined;
-  let stuck: StuckWatchers | undefined;
+let node: RosterNode | undefined;
+let stuck: StuckWatchers | undefined;
+/** Every row of this file kills its node and drops its stuck watchers. */
+function cleanUpAfterEach(): void {
   afterEach(async () => {
     stuck?.close();
     await node?.kill();
     [stuck, node] = [undefined, undefined];
   });
+}
+
+describe("Faults from clients that stop reading (SEMANTICS 4.3)", function () {
+  cleanUpAfterEach();
 
   it("4.3 2,000 watchers that stop reading, --max-watch-queue 500: every cut-off stream ends, the watcher count returns to ~0, new watchers connect", async () => {
     node = await spawnRoster({ "max-watch-queue": 500 });
@@ -54,29 +59,8 @@ function paddedResolve(size: number): Buffer {
   return Buffer.concat([Buffer.from([0x12, 3, 0x70, 0x61, 0x79, 122, ...varint]), Buffer.alloc(pad, 0x61)]);
 }
 
-function unary(session: http2.ClientHttp2Session, body: Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const st = session.request({ ":method": "POST", ":path": "/roster.v1.RegistryService/Resolve", "content-type": "application/grpc", te: "trailers" });
-    let status = "none";
-    st.on("trailers", (t) => (status = String(t["grpc-status"])));
-    st.on("response", (h) => {
-      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-    });
-    st.on("data", () => {});
-    st.on("close", () => resolve(status));
-    st.on("error", () => resolve("stream-error"));
-    st.end(envelope(body));
-  });
-}
-
 describe("Faults from watchers that never read their snapshot (SEMANTICS 4.3)", function () {
-  let node: RosterNode | undefined;
-  let stuck: StuckWatchers | undefined;
-  afterEach(async () => {
-    stuck?.close();
-    await node?.kill();
-    [stuck, node] = [undefined, undefined];
-  });
+  cleanUpAfterEach();
 
   // Measured today: live heap from 17 to 614 MiB (~1.2 MiB per stuck watcher). A bounded design keeps at most one
   // flow-control window (64 KiB) plus a bounded queue per watcher: 500 × 64 KiB = 32 MiB; 100 MiB of RSS leaves room for
@@ -99,11 +83,7 @@ describe("Faults from watchers that never read their snapshot (SEMANTICS 4.3)", 
 });
 
 describe("Faults from large and partial messages", function () {
-  let node: RosterNode | undefined;
-  afterEach(async () => {
-    await node?.kill();
-    node = undefined;
-  });
+  cleanUpAfterEach();
 
   it("unary requests of 0.25/1/4 MiB cost server CPU roughly linear in size (4 MiB < 40× 0.25 MiB)", async () => {
     node = await spawnRoster({});
@@ -114,9 +94,9 @@ describe("Faults from large and partial messages", function () {
       const statuses = new Set<string>();
       for (const mib of [0.25, 1, 4]) {
         const body = paddedResolve(Math.floor(mib * 1024 * 1024) - 64);
-        statuses.add(await unary(session, body)); // warm-up
+        statuses.add(await call(session, "/roster.v1.RegistryService/Resolve", envelope(body), 30_000)); // warm-up
         const before = cpuMs(node.pid);
-        for (let i = 0; i < 5; i++) statuses.add(await unary(session, body));
+        for (let i = 0; i < 5; i++) statuses.add(await call(session, "/roster.v1.RegistryService/Resolve", envelope(body), 30_000));
         per[mib] = (cpuMs(node.pid) - before) / 5;
       }
       console.log(`      FAULT[unary-cpu] cpuMsPerRequest 0.25MiB=${per[0.25]!.toFixed(1)} 1MiB=${per[1]!.toFixed(1)} 4MiB=${per[4]!.toFixed(1)} ratio=${(per[4]! / per[0.25]!).toFixed(1)} statuses=${[...statuses].join(",")}`);
@@ -157,11 +137,7 @@ describe("Faults from large and partial messages", function () {
 });
 
 describe("Hostile requests (what held)", function () {
-  let node: RosterNode | undefined;
-  afterEach(async () => {
-    await node?.kill();
-    node = undefined;
-  });
+  cleanUpAfterEach();
 
   it("10,000 hostile requests: every answer a proper gRPC status, a good client alongside never fails", async () => {
     node = await spawnRoster({});
@@ -192,7 +168,7 @@ describe("Hostile requests (what held)", function () {
           Array.from({ length: 50 }, () => {
             const bytes = Buffer.from(Array.from({ length: rnd(200) }, () => rnd(256)));
             const body = rnd(4) === 0 ? bytes : envelope(bytes);
-            return hostile(session, `/roster.v1.RegistryService/${methods[rnd(methods.length)]}`, body).then((s) => statuses.set(s, (statuses.get(s) ?? 0) + 1));
+            return call(session, `/roster.v1.RegistryService/${methods[rnd(methods.length)]}`, body).then((s) => statuses.set(s, (statuses.get(s) ?? 0) + 1));
           }),
         );
       }
@@ -207,15 +183,15 @@ describe("Hostile requests (what held)", function () {
   });
 });
 
-/** One request whose answer is read to the end (Watch streams are cut after 200 ms); returns its grpc-status. */
-function hostile(session: http2.ClientHttp2Session, path: string, body: Buffer): Promise<string> {
+/** One request whose answer is read to the end (a stream still open after `cutMs` is closed); returns its grpc-status. */
+function call(session: http2.ClientHttp2Session, path: string, body: Buffer, cutMs = 200): Promise<string> {
   return new Promise((resolve) => {
     const st = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
     let status = "none";
     const timer = setTimeout(() => {
-      if (status === "none") status = "open-after-200ms";
+      if (status === "none") status = `open-after-${cutMs}ms`;
       st.close();
-    }, 200);
+    }, cutMs);
     st.on("response", (h) => {
       if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
     });
