@@ -21,6 +21,12 @@ export interface TestRedis {
   flush(): Promise<void>;
   /** Stops it for good and removes its directory. */
   close(): Promise<void>;
+  /** SIGSTOP: the kernel still accepts connections and buffers writes, nothing answers (a stall). */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
+  /** Sends one inline command and returns the first reply line (e.g. `CLIENT PAUSE 2000 WRITE`). */
+  command(line: string): Promise<string>;
 }
 
 /**
@@ -54,6 +60,7 @@ export async function startRedis(): Promise<TestRedis> {
       // SHUTDOWN SAVE writes dump.rdb even with --save "" and closes the connection without a reply.
       await command(port, "SHUTDOWN SAVE").catch(() => "");
     } else {
+      p.kill("SIGCONT");
       p.kill("SIGKILL");
     }
     await exited;
@@ -66,6 +73,9 @@ export async function startRedis(): Promise<TestRedis> {
     port,
     stop,
     restart: launch,
+    pause: () => void proc?.kill("SIGSTOP"),
+    resume: () => void proc?.kill("SIGCONT"),
+    command: (line) => command(port, line),
     flush: async () => {
       await command(port, "FLUSHALL");
     },

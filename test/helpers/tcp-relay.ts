@@ -7,8 +7,15 @@ export interface TcpRelay {
   readonly connections: number;
   /** Destroys every open connection and refuses new ones until `restore()`. */
   cut(): void;
-  /** Stops forwarding in both directions without closing anything, as a vanished host or a dropped NAT entry would. */
+  /**
+   * Stops forwarding in both directions without closing anything, as a
+   * vanished host or a partition would; connections made while frozen are
+   * accepted and held the same way.
+   */
   freeze(): void;
+  /** Ends a freeze: every held connection forwards again, bytes sent meanwhile included (a partition that heals). */
+  thaw(): void;
+  /** Accepts connections again after `cut()`. */
   restore(): void;
   close(): Promise<void>;
 }
@@ -19,6 +26,13 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   let connections = 0;
   let down = false;
+  let frozen = false;
+  const hold = (a: net.Socket, b: net.Socket) => {
+    a.unpipe(b);
+    b.unpipe(a);
+    a.pause();
+    b.pause();
+  };
   const srv = net.createServer((client) => {
     if (down) return void client.destroy();
     connections++;
@@ -32,9 +46,14 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
         up.destroy();
       });
     }
-    client.pipe(up);
-    up.pipe(client);
     const pair: [net.Socket, net.Socket] = [client, up];
+    if (frozen) {
+      client.pause();
+      up.pause();
+    } else {
+      client.pipe(up);
+      up.pipe(client);
+    }
     pairs.add(pair);
     client.once("close", () => pairs.delete(pair));
   });
@@ -55,11 +74,14 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
       down = false;
     },
     freeze() {
+      frozen = true;
+      for (const [client, up] of pairs) hold(client, up);
+    },
+    thaw() {
+      frozen = false;
       for (const [client, up] of pairs) {
-        client.unpipe(up);
-        up.unpipe(client);
-        client.pause();
-        up.pause();
+        client.pipe(up);
+        up.pipe(client);
       }
     },
     close() {

@@ -1,0 +1,62 @@
+import { Redis } from "ioredis";
+import { decodeEntry } from "../../../src/store/redis-codec.js";
+import { redisKeys } from "../../../src/store/redis-scripts.js";
+import { instanceKeyString } from "../../../src/core/types.js";
+import type { Truth, TruthChange } from "./checker.js";
+
+/**
+ * The ground truth of a Redis-store registry: the change stream the store
+ * writes (its key and encoding come from the store's own modules), read with
+ * XRANGE every 50 ms. `lost()` marks where Redis lost its state: the next
+ * entries start a new era.
+ */
+export class RedisTruth {
+  readonly #redis: Redis;
+  readonly #key: string;
+  readonly #eras: { startedAt: number; changes: TruthChange[] }[] = [{ startedAt: 0, changes: [] }];
+  #last = "0-0";
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> = Promise.resolve();
+
+  constructor(port: number, prefix: string) {
+    this.#redis = new Redis({ port, host: "127.0.0.1", lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    this.#redis.on("error", () => {});
+    this.#key = redisKeys(prefix).changes;
+    this.#timer = setInterval(() => void (this.#polling = this.#polling.then(() => this.poll()).catch(() => {})), 50);
+  }
+
+  /** Reads what is new. */
+  async poll(): Promise<void> {
+    const entries = (await this.#redis.xrange(this.#key, `(${this.#last}`, "+")) as [string, string[]][];
+    const era = this.#eras[this.#eras.length - 1]!;
+    const at = Date.now();
+    for (const [id, fields] of entries) {
+      const c = decodeEntry(id, fields);
+      const rec = c.kind === "put" ? c.instance : c.prev;
+      era.changes.push({ revision: c.revision, kind: c.kind, key: instanceKeyString(rec), registeredAt: rec.registeredAt, at, ...(c.kind === "delete" ? { cause: c.cause } : {}) });
+      this.#last = id;
+    }
+  }
+
+  /** Starts a new era now: Redis lost its state. */
+  lost(): void {
+    this.#eras.push({ startedAt: Date.now(), changes: [] });
+    this.#last = "0-0";
+  }
+
+  /** Waits for the current read, so nothing in flight is missed. */
+  async settle(): Promise<void> {
+    await this.#polling;
+    await this.poll().catch(() => {});
+  }
+
+  get truth(): Truth {
+    return { eras: this.#eras };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#polling;
+    this.#redis.disconnect();
+  }
+}
