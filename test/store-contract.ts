@@ -219,9 +219,16 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await sleep(200);
       assert.equal(seen.filter((c) => c.kind === "delete").length, 0, "nothing may expire while protected");
       assert.equal((await store.list("default", "echo")).instances.length, 6);
-      // Heartbeats return for five of six: the one left is a real death and expires.
-      for (let i = 0; i < 5; i++) await store.heartbeat(spec({ id: `i${i}` }), {});
-      await until("the dead instance expires", () => seen.some((c) => c.kind === "delete"), 3000);
+      // Heartbeats return for five of six, every TTL/3 as clients beat: the one left is a real death and expires.
+      const beat = () => Promise.all([0, 1, 2, 3, 4].map((i) => store.heartbeat(spec({ id: `i${i}` }), {})));
+      await beat();
+      const beater = setInterval(() => void beat().catch(() => {}), 100);
+      try {
+        await until("the dead instance expires", () => seen.some((c) => c.kind === "delete"), 5000);
+        await sleep(200);
+      } finally {
+        clearInterval(beater);
+      }
       assert.equal(store.status().expiryProtection, false);
       assert.deepEqual(protections.slice(0, 2), [true, false]);
       const dead = seen.filter((c) => c.kind === "delete");

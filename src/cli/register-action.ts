@@ -87,11 +87,11 @@ async function keepRegistered(io: CliIo, opts: ClientOptions, spec: Registration
   });
   registrar.on("lost", (r, e) => io.stderr.write(`note: the registry lost ${r.key.service}/${r.key.id} (${grpcCodeName(e.code)}); registering again\n`));
   registrar.on("reconnecting", (_r, info) =>
-    io.stderr.write(`note: ${info.registry}: ${grpcCodeName(info.error.code)}: ${info.error.rawMessage}; retrying in ${formatDuration(info.delayMs)}\n`),
+    io.stderr.write(`note: ${info.registry}: ${grpcCodeName(info.error.code)}: ${info.error.message}; retrying in ${formatDuration(info.delayMs)}\n`),
   );
   registrar.on("error", (_r, e) => {
     failed = true;
-    io.stderr.write(`error: ${grpcCodeName(e.code)}: ${e.rawMessage}\n`);
+    io.stderr.write(`error: ${grpcCodeName(e.code)}: ${e.message}\n`);
   });
   // Ctrl-C while no node has answered yet gives up the first registration too.
   const stop = () => void registrar.close();

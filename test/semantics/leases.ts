@@ -173,15 +173,26 @@ export function leasesSuite(target: Target): void {
       await sleep(300);
       assert.equal(w.events.filter((e) => e.type === WatchEventType.REMOVED).length, 0);
       assert.equal((await t.client.resolve({ service: "herd" })).instances.length, 8);
-      // Heartbeats return for six of eight; the other two are real deaths.
-      await Promise.all(
+      // Heartbeats return for six of eight, every TTL/3 as clients beat; the other two are real deaths.
+      let beating = true;
+      const beats = Promise.all(
         [0, 1, 2, 3, 4, 5].map((i) =>
           t.client.heartbeat((async function* () {
             yield { service: "herd", id: `i${i}` };
+            while (beating) {
+              await sleep(130);
+              yield {};
+            }
           })()),
         ),
       );
-      await until("two removals", () => w.events.filter((e) => e.type === WatchEventType.REMOVED).length >= 2, 3000);
+      try {
+        await until("two removals", () => w.events.filter((e) => e.type === WatchEventType.REMOVED).length >= 2, 5000);
+        await sleep(300);
+      } finally {
+        beating = false;
+        await beats;
+      }
       await w.stop();
       const removed = w.events.filter((e) => e.type === WatchEventType.REMOVED).map((e) => e.instance!.id).sort();
       assert.deepEqual(removed, ["i6", "i7"]);

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
-import { decodeEntry } from "../../../src/store/redis-codec.js";
-import { redisKeys } from "../../../src/store/redis-scripts.js";
+import { decodeEntry } from "../../../src/store/redis/codec.js";
+import { redisKeys } from "../../../src/store/redis/scripts.js";
 import { instanceKeyString } from "../../../src/core/types.js";
 import type { Truth, TruthChange } from "./checker.js";
 
