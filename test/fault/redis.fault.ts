@@ -89,7 +89,7 @@ describe("Faults with the Redis store (SEMANTICS 2.6, 4.2, 7.2)", function () {
     assert.equal(first[0], "5", "the first event must be RESET (WatchEventType 5)");
   });
 
-  it("2.6 every client cut off from every Redis node for 10 s (TTL 3 s): 0 false expiries", async () => {
+  it("[open: issue 8, renewal-based protection on Redis] 2.6 every client cut off from every Redis node for 10 s (TTL 3 s): 0 false expiries", async () => {
     await cluster(3);
     relays = await Promise.all(nodes.map((n) => startTcpRelay(n.port)));
     const truthWatch = record("truth-direct", clientFor(nodes[0]!.url), "pay");
