@@ -2,6 +2,7 @@ import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { InstanceStatus, RemovalReason, WatchEventType, type Instance, type ServiceSummary, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
 import { durationToMs, formatDuration } from "../core/duration.js";
+import { formatHostPort } from "../core/host-port.js";
 
 /**
  * A message in its canonical proto3 JSON form (the same shape `curl` gets
@@ -44,7 +45,7 @@ export function statusLabel(s: InstanceStatus): string {
 
 /** `host:port`, with brackets around an IPv6 host. */
 export function address(i: Pick<Instance, "host" | "port">): string {
-  return `${i.host.includes(":") ? `[${i.host}]` : i.host}:${i.port}`;
+  return formatHostPort(i.host, i.port);
 }
 
 function list(values: readonly string[]): string {

@@ -2,7 +2,7 @@ import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { PickStrategy } from "../core/pick.js";
 import type { InstanceRecord } from "../core/types.js";
-import { formatHostPort } from "./host-port.js";
+import { formatHostPort } from "../core/host-port.js";
 import { RosterClientError } from "./roster-client-error.js";
 import type { ServiceCache } from "./service-cache.js";
 

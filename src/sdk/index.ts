@@ -19,7 +19,7 @@ export { RosterClientError } from "./roster-client-error.js";
 export type { RosterClientErrorKind } from "./roster-client-error.js";
 export { keepaliveFor } from "./keepalive.js";
 export type { Keepalive } from "./keepalive.js";
-export { formatHostPort } from "./host-port.js";
+export { formatHostPort } from "../core/host-port.js";
 export { Backoff, backoffDelay } from "../core/backoff.js";
 export type { BackoffOptions } from "../core/backoff.js";
 export { defaultRegistry, registryEnvVar } from "./registry-endpoints.js";

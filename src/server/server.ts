@@ -19,6 +19,7 @@ import { keepSessionAlive } from "./session-keepalive.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { version } from "../version.js";
+import { formatHostPort } from "../core/host-port.js";
 
 /** A running registry node. */
 export interface RosterServer {
@@ -125,7 +126,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     http1Port = await listen(h1, config.http1Port === -1 ? 0 : config.http1Port, config.host);
   }
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  const url = `http://${formatHostPort(config.host, port)}`;
   log.info({ event: "listening", url, http1Port, store: store.kind, version }, "roster listening");
 
   let closing: Promise<void> | undefined;
