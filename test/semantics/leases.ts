@@ -173,10 +173,11 @@ export function leasesSuite(target: Target): void {
       await sleep(300);
       assert.equal(w.events.filter((e) => e.type === WatchEventType.REMOVED).length, 0);
       assert.equal((await t.client.resolve({ service: "herd" })).instances.length, 8);
-      // Heartbeats return for six of eight, every TTL/3 as clients beat; the other two are real deaths.
+      // Heartbeats return for seven of eight, every TTL/3 as clients beat (protection ends once 1 - threshold/2 of the
+      // expected renewals arrive, here 75 %); the eighth is a real death.
       let beating = true;
       const beats = Promise.all(
-        [0, 1, 2, 3, 4, 5].map((i) =>
+        [0, 1, 2, 3, 4, 5, 6].map((i) =>
           t.client.heartbeat((async function* () {
             yield { service: "herd", id: `i${i}` };
             while (beating) {
@@ -187,7 +188,7 @@ export function leasesSuite(target: Target): void {
         ),
       );
       try {
-        await until("two removals", () => w.events.filter((e) => e.type === WatchEventType.REMOVED).length >= 2, 5000);
+        await until("the dead instance expires", () => w.events.filter((e) => e.type === WatchEventType.REMOVED).length >= 1, 5000);
         await sleep(300);
       } finally {
         beating = false;
@@ -195,7 +196,7 @@ export function leasesSuite(target: Target): void {
       }
       await w.stop();
       const removed = w.events.filter((e) => e.type === WatchEventType.REMOVED).map((e) => e.instance!.id).sort();
-      assert.deepEqual(removed, ["i6", "i7"]);
+      assert.deepEqual(removed, ["i7"]);
       assert.equal((await t.client.getStatus({})).expiryProtection, false);
     });
   });
