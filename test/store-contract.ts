@@ -219,10 +219,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await sleep(200);
       assert.equal(seen.filter((c) => c.kind === "delete").length, 0, "nothing may expire while protected");
       assert.equal((await store.list("default", "echo")).instances.length, 6);
-      // Heartbeats return for five of six, every TTL/3 as clients beat: the one left is a real death and expires.
+      // Heartbeats return for five of six, more often than the TTL/3 clients must keep (timers slip on a loaded
+      // machine): the one left is a real death and expires.
       const beat = () => Promise.all([0, 1, 2, 3, 4].map((i) => store.heartbeat(spec({ id: `i${i}` }), {})));
       await beat();
-      const beater = setInterval(() => void beat().catch(() => {}), 100);
+      const beater = setInterval(() => void beat().catch(() => {}), 50);
       try {
         await until("the dead instance expires", () => seen.some((c) => c.kind === "delete"), 5000);
         await sleep(200);

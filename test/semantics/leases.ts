@@ -173,7 +173,7 @@ export function leasesSuite(target: Target): void {
       await sleep(300);
       assert.equal(w.events.filter((e) => e.type === WatchEventType.REMOVED).length, 0);
       assert.equal((await t.client.resolve({ service: "herd" })).instances.length, 8);
-      // Heartbeats return for seven of eight, every TTL/3 as clients beat (protection ends once 1 - threshold/2 of the
+      // Heartbeats return for seven of eight, more often than the TTL/3 clients must keep (protection ends once 1 - threshold/2 of the
       // expected renewals arrive, here 75 %); the eighth is a real death.
       let beating = true;
       const beats = Promise.all(
@@ -181,7 +181,7 @@ export function leasesSuite(target: Target): void {
           t.client.heartbeat((async function* () {
             yield { service: "herd", id: `i${i}` };
             while (beating) {
-              await sleep(130);
+              await sleep(60);
               yield {};
             }
           })()),
