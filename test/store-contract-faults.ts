@@ -35,7 +35,7 @@ export function describeStoreFaultContract(name: string, factory: StoreFactory):
       const beats = (async () => {
         while (beating) {
           for (let i = 0; i < 5; i++) await s.heartbeat(spec({ id: `i${i}` }), {});
-          await sleep(200); // TTL/3
+          await sleep(100); // more often than the TTL/3 clients must keep: timers slip on a loaded machine
         }
       })();
       try {
@@ -60,7 +60,7 @@ export function describeStoreFaultContract(name: string, factory: StoreFactory):
       const beats = (async () => {
         while (beating) {
           await s.heartbeat(spec({ id: "i0" }), {});
-          await sleep(200);
+          await sleep(100);
         }
       })();
       try {
