@@ -12,9 +12,10 @@ import {
   type Snapshot,
   type StatusName,
 } from "../core/types.js";
-import { ExpiryGuard, expectedRenewalsPerMs } from "./expiry-guard.js";
+import { ExpiryGuard, renewedUntil } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { LeaseHeap } from "./lease-heap.js";
+import { RenewedLeases } from "./renewed-leases.js";
 import type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 interface Entry {
@@ -58,11 +59,10 @@ export class MemoryStore implements Store {
   readonly startRevision: bigint;
   #revision: bigint;
   #leases = 0;
-  /** Sum over leases of the renewals each should bring per millisecond (expiry protection). */
-  #expectedPerMs = 0;
-  /** Renewals received since the last sweep, and when the latest came. */
-  #renewals = 0;
-  #renewedAt = 0;
+  /** Leases renewed within their window (expiry protection). */
+  readonly #renewed: RenewedLeases;
+  /** When the guard last saw a sample. */
+  #observedAt: number;
 
   constructor(
     readonly options: StoreOptions,
@@ -82,13 +82,14 @@ export class MemoryStore implements Store {
       {
         threshold: t.expiryProtectionThreshold,
         minLeases: t.expiryProtectionMinLeases,
-        maxWindowMs: t.expiryProtectionWindowMs,
-        bucketMs: t.sweepIntervalMs,
+        flapWindowMs: t.expiryProtectionWindowMs,
         maxHoldMs: t.expiryProtectionMaxMs,
         ...(options.onProtection ? { onChange: options.onProtection } : {}),
       },
       clock.monoMs(),
     );
+    this.#renewed = new RenewedLeases(t.sweepIntervalMs, clock.monoMs());
+    this.#observedAt = clock.monoMs();
     this.#timer = setInterval(() => this.sweep(), t.sweepIntervalMs);
     this.#timer.unref();
   }
@@ -138,9 +139,7 @@ export class MemoryStore implements Store {
     if (entry === undefined) throw notFound(`instance ${k}`);
     const prev = entry.record;
     if (prev.ttlMs > 0) {
-      const now = this.#clock.monoMs();
-      this.#renewed(now);
-      entry.deadline = now + prev.ttlMs;
+      this.#renew(entry, prev.ttlMs, prev.ttlMs);
     }
     const load = beat.load ?? prev.load;
     const at = Math.floor(this.#clock.wallMs());
@@ -215,33 +214,36 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** Tells the guard the renewals since the last sample; returns whether it protects. */
+  /** Tells the guard how many leases renewed within their window; returns whether it protects. */
   #sample(now: number): boolean {
-    if (this.#leases === 0) this.#expectedPerMs = 0; // no float drift from adding and removing rates
-    const protecting = this.#guard.observe(now, { received: this.#renewals, lastAt: this.#renewedAt, expectedPerMs: this.#expectedPerMs, leases: this.#leases });
-    this.#renewals = 0;
-    return protecting;
+    this.#observedAt = now;
+    return this.#guard.observe(now, { renewed: this.#renewed.count(now), leases: this.#leases });
   }
 
-  /** Counts one renewal; after a gap (a stall) the earlier ones are reported first, so they keep their time. */
-  #renewed(now: number): void {
-    if (this.#renewals > 0 && now - this.#renewedAt >= this.options.timing.sweepIntervalMs) this.#sample(now);
-    this.#renewals++;
-    this.#renewedAt = now;
+  /**
+   * Renews a lease (its TTL was `oldTtl`, 0 for none). A renewal that comes
+   * when the sweep is overdue (the node was stalled) lets the guard see the
+   * state of before first, so renewals that waited out the stall do not hide it.
+   */
+  #renew(entry: Entry, oldTtl: number, ttlMs: number): void {
+    const now = this.#clock.monoMs();
+    if (now - this.#observedAt >= 2 * this.options.timing.sweepIntervalMs) this.#sample(now);
+    const deadline = now + ttlMs;
+    this.#renewed.move(oldTtl > 0 ? renewedUntil(entry.deadline, oldTtl) : undefined, renewedUntil(deadline, ttlMs));
+    entry.deadline = deadline;
   }
 
   #setLease(entry: Entry, key: string, ttlMs: number): void {
     const oldTtl = entry.deadline === Infinity ? 0 : entry.record.ttlMs;
-    if (oldTtl > 0) this.#expectedPerMs -= expectedRenewalsPerMs(oldTtl);
     if (ttlMs === 0) {
+      if (oldTtl > 0) {
+        this.#renewed.remove(renewedUntil(entry.deadline, oldTtl));
+        this.#leases--;
+      }
       entry.deadline = Infinity;
-      if (oldTtl > 0) this.#leases--;
       return;
     }
-    this.#expectedPerMs += expectedRenewalsPerMs(ttlMs);
-    const now = this.#clock.monoMs();
-    this.#renewed(now);
-    entry.deadline = now + ttlMs;
+    this.#renew(entry, oldTtl, ttlMs);
     if (oldTtl === 0) this.#leases++;
     // Renewals leave the heap alone; only a deadline earlier than the queued one (a shorter TTL) needs a new entry.
     if (entry.queuedAt === undefined || entry.deadline < entry.queuedAt) this.#queue(key, entry, entry.deadline);
@@ -257,7 +259,7 @@ export class MemoryStore implements Store {
     this.#entries.delete(key);
     if (entry.deadline !== Infinity) {
       this.#leases--;
-      this.#expectedPerMs -= expectedRenewalsPerMs(prev.ttlMs);
+      this.#renewed.remove(renewedUntil(entry.deadline, prev.ttlMs));
     }
     entry.deadline = Infinity;
     const ns = this.#services.get(prev.namespace);

@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
-import { ExpiryGuard, expectedRenewalsPerMs, type ExpiryGuardOptions } from "../../src/store/expiry-guard.js";
+import { ExpiryGuard, renewedUntil, type ExpiryGuardOptions } from "../../src/store/expiry-guard.js";
+import { RenewedLeases } from "../../src/store/renewed-leases.js";
 
-/** One simulated lease: its client beats every TTL/3 from `phase` while `alive(t)` and `reachable(t)`. */
+/** One simulated lease: its client beats every TTL/3 (times `slip` at each beat) from `phase` while alive and reachable. */
 interface SimLease {
   readonly id: number;
   readonly ttlMs: number;
@@ -23,7 +24,7 @@ interface Sim {
 
 /**
  * A registry on a simulated clock: a sweep every `sweepMs` feeds the guard
- * with the renewals received since the last one and expires what it allows.
+ * with the leases renewed within their window and expires what it allows.
  * `reachable(t)` says whether beats reach the registry (a partition when false);
  * after it returns, each client comes back after its own backoff, up to one beat interval.
  */
@@ -34,6 +35,8 @@ function simulate(opts: {
   /** While true the registry runs nothing (a pause): beats queue up and are read after the first sweep that follows. */
   stalled?: (t: number) => boolean;
   dies?: (lease: SimLease) => number | undefined;
+  /** Each beat comes this many times the beat interval after the previous one (a timer that slips, or a faster client). */
+  slip?: (lease: SimLease, beat: number) => number;
   guard?: Partial<ExpiryGuardOptions>;
   sweepMs?: number;
 }): Sim {
@@ -41,22 +44,23 @@ function simulate(opts: {
   const log: Sim["log"] = [];
   let t = 0;
   const guard = new ExpiryGuard(
-    { threshold: 0.5, minLeases: 10, maxWindowMs: 60_000, bucketMs: 100, maxHoldMs: 60_000, onChange: (active, detail) => log.push({ t, active, detail }), ...opts.guard },
+    { threshold: 0.5, minLeases: 10, flapWindowMs: 10_000, maxHoldMs: 60_000, onChange: (active, detail) => log.push({ t, active, detail }), ...opts.guard },
     0,
   );
   const interval = opts.ttlMs / 3;
   const leases: SimLease[] = [];
-  let received = 0;
+  const renewed = new RenewedLeases(sweepMs, 0);
+  let beats = 0;
   for (let i = 0; i < opts.n; i++) {
     const phase = (i * interval) / opts.n;
     leases.push({ id: i, ttlMs: opts.ttlMs, phase, deadline: opts.ttlMs, nextBeat: phase, dead: false, lastBeat: 0 });
-    received++; // its registration
+    renewed.add(renewedUntil(opts.ttlMs, opts.ttlMs)); // its registration
   }
   const reachable = opts.reachable ?? (() => true);
   let wasReachable = true;
   const queued: SimLease[] = [];
   const beat = (l: SimLease) => {
-    received++;
+    renewed.move(renewedUntil(l.deadline, l.ttlMs), renewedUntil(t + l.ttlMs, l.ttlMs));
     l.deadline = t + l.ttlMs;
     l.lastBeat = t;
   };
@@ -72,16 +76,19 @@ function simulate(opts: {
         if (!l.dead && up && t >= l.nextBeat) {
           if (paused) queued.push(l);
           else beat(l);
-          l.nextBeat += interval;
+          l.nextBeat += interval * (opts.slip?.(l, beats++) ?? 1);
           while (l.nextBeat <= t) l.nextBeat += interval;
         }
       }
       wasReachable = up;
       if (!paused && t % sweepMs === 0) {
         const live = leases.filter((l) => l.expiredAt === undefined);
-        guard.observe(t, { received, expectedPerMs: live.reduce((s, l) => s + expectedRenewalsPerMs(l.ttlMs), 0), leases: live.length });
-        received = 0;
-        for (const l of live) if (guard.mayExpire(l.deadline, l.ttlMs, t)) l.expiredAt = t;
+        guard.observe(t, { renewed: renewed.count(t), leases: live.length });
+        for (const l of live) {
+          if (!guard.mayExpire(l.deadline, l.ttlMs, t)) continue;
+          l.expiredAt = t;
+          renewed.remove(renewedUntil(l.deadline, l.ttlMs));
+        }
         for (const l of queued.splice(0)) if (l.expiredAt === undefined) beat(l);
       }
     }
@@ -98,8 +105,8 @@ describe("ExpiryGuard (SEMANTICS 2.6)", () => {
     assert.equal(expired(s).length, 0);
     const starts = s.log.filter((e) => e.active);
     assert.equal(starts.length, 1);
-    // Seen within about one beat interval, long before the first lease (due 2 beats after the cut) lapses.
-    assert.ok(starts[0]!.t >= 10_000 && starts[0]!.t <= 11_100, `protection started at ${starts[0]!.t}`);
+    // Half the leases are without a renewal 1.5 beat intervals after the cut; the first lease lapses only after 2.
+    assert.ok(starts[0]!.t >= 10_000 && starts[0]!.t < 12_000, `protection started at ${starts[0]!.t}`);
     assert.equal(s.guard.active, false, "protection ends once renewals are back");
   });
 
@@ -139,7 +146,7 @@ describe("ExpiryGuard (SEMANTICS 2.6)", () => {
   });
 
   it("2.6 a lease that fell due during protection and whose client is gone expires one TTL after protection ends", () => {
-    const s = simulate({ n: 100, ttlMs: 3000, reachable: (t) => t < 10_000 || t >= 16_000, dies: (l) => (l.id === 7 ? 9000 : undefined) });
+    const s = simulate({ n: 100, ttlMs: 3000, reachable: (t) => t < 10_000 || t >= 16_000, dies: (l) => (l.id === 7 ? 9800 : undefined) });
     s.run(30_000);
     const gone = expired(s);
     assert.deepEqual(gone.map((l) => l.id), [7]);
@@ -149,16 +156,63 @@ describe("ExpiryGuard (SEMANTICS 2.6)", () => {
 
   it("2.6 a renewal rate hovering about the threshold cannot hold a dead lease for ever by flapping", () => {
     const log: boolean[] = [];
-    const g = new ExpiryGuard({ threshold: 0.5, minLeases: 10, maxWindowMs: 60_000, bucketMs: 100, maxHoldMs: 15_000, onChange: (a) => log.push(a) }, 0);
-    // 200 leases beating every second; from 10 s the share that arrives swings between 40 % and 60 % every 2 s.
+    const g = new ExpiryGuard({ threshold: 0.5, minLeases: 10, flapWindowMs: 10_000, maxHoldMs: 15_000, onChange: (a) => log.push(a) }, 0);
+    // 200 leases; from 10 s the share renewed swings between 40 % and 60 % every 2 s.
     let freed: number | undefined;
     for (let t = 0; t <= 60_000 && freed === undefined; t += 100) {
       const share = t < 10_000 ? 1 : Math.floor(t / 2000) % 2 === 0 ? 0.4 : 0.6;
-      g.observe(t, { received: 200 * 0.1 * share, expectedPerMs: 200 / 1000, leases: 200 });
+      g.observe(t, { renewed: 200 * share, leases: 200 });
       if (g.mayExpire(18_000, 3000, t)) freed = t;
     }
     assert.ok(freed !== undefined && freed <= 10_000 + 15_000 + 3000 + 1000, `a lease due at 18 s was freed at ${freed}`);
     assert.ok(log.length >= 2);
+  });
+
+  // Timers slip by up to half a beat interval on a loaded machine (every beat late by 0-50 %), or clients beat faster than TTL/3.
+  const slipping = (l: SimLease, k: number) => 1 + (((l.id * 31 + k * 17) % 100) / 100) * 0.5;
+  const faster = () => 0.5;
+
+  for (const [how, slip] of [["timers slipping up to half a beat interval", slipping], ["clients beating twice as often", faster]] as const) {
+    it(`2.6 with ${how}, 30 % of the fleet really dying is not protection: they expire within TTL + 1 s, the rest stay`, () => {
+      const s = simulate({ n: 300, ttlMs: 3000, slip, dies: (l) => (l.id % 10 < 3 ? 8000 : undefined) });
+      s.run(20_000);
+      const gone = expired(s);
+      assert.equal(gone.length, 90);
+      assert.ok(gone.every((l) => l.dead));
+      for (const l of gone) assert.ok(l.expiredAt! - l.lastBeat <= 3000 + 1000, `lease ${l.id} expired ${l.expiredAt! - l.lastBeat} ms after its last beat`);
+      assert.equal(s.log.length, 0, "no protection");
+    });
+
+    it(`2.6 with ${how}, after a stall the survivors end protection even with a quarter dead, and the dead expire one TTL later`, () => {
+      const s = simulate({ n: 200, ttlMs: 1500, slip, stalled: (t) => t >= 5000 && t < 7000, dies: (l) => (l.id % 4 === 0 ? 4500 : undefined) }); // due during the stall
+      s.run(7000 + 200);
+      assert.equal(s.log[0]?.active, true, "protection on waking");
+      s.run(20_000);
+      assert.deepEqual(s.log.map((e) => e.active), [true, false]);
+      const end = s.log[1]!.t;
+      assert.ok(end <= 7000 + 1000, `protection ended at ${end}`);
+      const gone = expired(s);
+      assert.equal(gone.length, 50);
+      assert.ok(gone.every((l) => l.dead && l.expiredAt! >= end + 1500 && l.expiredAt! <= end + 1500 + 200));
+    });
+  }
+
+  it("2.6 the renewed-lease count follows renewals, removals and passing windows, and a renewal counts a lease once", () => {
+    const r = new RenewedLeases(100, 0);
+    r.add(1000);
+    r.add(1050);
+    r.move(1000, 2000); // renewed: counted once, in its new window
+    r.move(2000, 2010); // renewed again within the same bucket
+    assert.equal(r.count(500), 2);
+    assert.equal(r.count(1100), 1, "the lease whose window ended dropped out");
+    r.remove(1050); // already out: no effect
+    assert.equal(r.count(1100), 1);
+    r.remove(2010);
+    assert.equal(r.count(1100), 0);
+    r.add(50_000);
+    assert.equal(r.count(1_000_000), 0, "a long jump drops every passed bucket");
+    r.add(999_000); // a window already over counts for nothing
+    assert.equal(r.count(1_000_000), 0);
   });
 
   it("2.6 threshold 1 disables protection and under min-leases it does not apply", () => {
@@ -171,7 +225,7 @@ describe("ExpiryGuard (SEMANTICS 2.6)", () => {
   });
 
   it("2.6 leases due at start get one TTL of grace, and grantGrace gives the same after a backend outage", () => {
-    const g = new ExpiryGuard({ threshold: 0.5, minLeases: 10, maxWindowMs: 10_000, bucketMs: 100, maxHoldMs: 60_000 }, 1000);
+    const g = new ExpiryGuard({ threshold: 0.5, minLeases: 10, flapWindowMs: 10_000, maxHoldMs: 60_000 }, 1000);
     assert.equal(g.mayExpire(500, 3000, 2000), false);
     assert.equal(g.mayExpire(500, 3000, 4000), true);
     assert.equal(g.mayExpire(1500, 3000, 2000), true, "a lease due after the start has no grace");

@@ -56,7 +56,7 @@ export async function spawnRoster(flags: Record<string, string | number>): Promi
 }
 
 /** Spawns the load generator (see load-generator.ts) and waits until its instances are registered. */
-export async function spawnLoad(opts: { registry: string[]; service: string; count: number; ttlMs: number }): Promise<Child> {
+export async function spawnLoad(opts: { registry: string[]; service: string; count: number; ttlMs: number; first?: number }): Promise<Child> {
   const c = child([fileURLToPath(new URL("./load-generator.ts", import.meta.url)), JSON.stringify(opts)]);
   await until("the load generator to register its instances", () => c.output().includes("ready") || c.proc.exitCode !== null, 60_000);
   if (c.proc.exitCode !== null) throw new Error(`load generator exited: ${c.output()}`);
