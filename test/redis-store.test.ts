@@ -6,6 +6,7 @@ import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { describeStoreContract, spec } from "./store-contract.js";
+import { describeStoreFaultContract } from "./store-contract-faults.js";
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -21,6 +22,7 @@ describe("RedisStore", () => {
 
   // A fresh prefix per store gives each contract test an empty registry without flushing the server.
   describeStoreContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
+  describeStoreFaultContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
   describeNodes();
 });
 

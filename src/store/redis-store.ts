@@ -3,6 +3,7 @@ import type { RedisOptions } from "ioredis";
 import { ConfigError } from "../config.js";
 import { limitReached, notFound, unavailable } from "../errors.js";
 import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
+import { ExpiryGuard } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
 import { ChangeFeed } from "./redis/change-feed.js";
@@ -96,6 +97,13 @@ export class RedisStore implements Store {
   /** Counts reloads: entries read for an older view are not applied. */
   #generation = 0;
   #protecting = false;
+  /** Judges the cluster-wide renewal counts on Redis's clock; made at the first sample, on that clock. */
+  #guard: ExpiryGuard | undefined;
+  /** Names this node's hold on expiry in Redis. */
+  readonly #node = randomUUID();
+  /** When (local monotonic ms) this node last sampled the renewal counts. */
+  #sampledAt = performance.now();
+  #sweeping: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #recovering: Promise<void> | undefined;
 
@@ -295,9 +303,6 @@ export class RedisStore implements Store {
     this.#saw(change.revision);
     this.#mirror.apply(change);
     this.#history.push(change);
-    // An expiry means a sweep (on any node) found expiry allowed; saying so before
-    // the listeners run keeps status() in step with what they see.
-    if (change.kind === "delete" && change.cause === "expired") this.#setProtection(false, "leases are expiring again");
     for (const l of this.#listeners) {
       try {
         l(change);
@@ -342,6 +347,8 @@ export class RedisStore implements Store {
   }
 
   async #sendBeats(beats: QueuedBeat[]): Promise<BatchOutcome[]> {
+    // Beats that waited out a stall of this node must not hide it from expiry protection: sample first (as the memory store does).
+    if (performance.now() - this.#sampledAt >= 2 * this.options.timing.sweepIntervalMs) await this.#sweep().catch(() => {});
     const args: (string | number)[] = [this.options.timing.historySize];
     for (const { key, beat } of beats) args.push(key, beat.status === undefined ? "" : String(beat.status), beat.load === undefined ? "" : String(beat.load));
     const r = (await this.#run("rosterHeartbeat", args)) as string[];
@@ -376,29 +383,37 @@ export class RedisStore implements Store {
     }
   }
 
-  async #sweep(): Promise<void> {
+  /** One sweep at a time: a stalled node's beats may ask for one while the timer runs another. */
+  #sweep(): Promise<void> {
+    this.#sweeping ??= this.#sweepOnce().finally(() => (this.#sweeping = undefined));
+    return this.#sweeping;
+  }
+
+  /**
+   * Feeds this node's ExpiryGuard with the cluster-wide counts on Redis's
+   * clock, then sweeps: while the guard protects, the sweep writes this
+   * node's hold and no node expires anything; when protection ends, the
+   * grace it grants is written for every node (see `sweep` in redis/scripts.ts).
+   */
+  async #sweepOnce(): Promise<void> {
     const t = this.options.timing;
-    const r = (await this.#run("rosterSweep", [
-      t.expiryProtectionThreshold,
-      t.expiryProtectionMinLeases,
-      t.expiryProtectionWindowMs,
-      SWEEP_BATCH,
-      t.historySize,
-      t.sweepIntervalMs,
-      // No sweep for this long means no node could reach Redis: a few sweep intervals at least, so one slow sweep is not a stall.
-      Math.max(t.redisHealthTimeoutMs, 3 * t.sweepIntervalMs),
-    ])) as number[];
-    const [protecting, due, leases, recent] = r.map(Number) as [number, number, number, number];
-    if (protecting === 1) {
-      const population = leases + recent;
-      this.#setProtection(
-        true,
-        `${due} leases due and ${recent} expired in the last ${t.expiryProtectionWindowMs} ms, ${(((due + recent) / population) * 100).toFixed(0)}% of ${population}: ` +
-          `suspending expiry until heartbeats return`,
-      );
-    } else {
-      this.#setProtection(false, due === 0 ? "no lease is due" : `${due} of ${leases} leases due; expiry resumed`);
-    }
+    this.#sampledAt = performance.now();
+    const [now, renewed, leases] = ((await this.#run("rosterSample", [])) as string[]).map(Number) as [number, number, number];
+    this.#guard ??= new ExpiryGuard(
+      {
+        threshold: t.expiryProtectionThreshold,
+        minLeases: t.expiryProtectionMinLeases,
+        flapWindowMs: t.expiryProtectionWindowMs,
+        maxHoldMs: t.expiryProtectionMaxMs,
+        onChange: (active, detail) => this.#setProtection(active, detail),
+      },
+      now,
+    );
+    const protecting = this.#guard.observe(now, { renewed, leases });
+    // No sweep for this long means no node could reach Redis: a few sweep intervals at least, so one slow sweep is not a stall.
+    const stallMs = Math.max(t.redisHealthTimeoutMs, 3 * t.sweepIntervalMs);
+    const r = (await this.#run("rosterSweep", [SWEEP_BATCH, t.historySize, stallMs, this.#node, protecting ? 1 : 0, stallMs, this.#guard.graceFrom])) as number[];
+    if (!protecting) this.#setProtection(Number(r[0]) === 1, Number(r[0]) === 1 ? "another node's expiry protection holds expiry" : "no node holds expiry");
   }
 
   /**

@@ -15,15 +15,23 @@ export interface RedisKeys {
   readonly changes: string;
   /** Hash: `namespace/service` -> instance count, for the per-service limit. */
   readonly counts: string;
-  /** Sorted set: revision of each recent expiry -> its time, the shared memory of expiry protection. */
-  readonly expired: string;
+  /**
+   * Sorted set: instance key -> the end of its renewal window (two beat
+   * intervals after its last renewal, `renewedUntil` in expiry-guard.ts),
+   * Redis-clock ms: the leases renewed within their window, cluster-wide.
+   */
+  readonly renewed: string;
   /**
    * String: a random id written with the counter when this registry's state is
    * created, and replaced whenever a node finds state lost: a node that knows
    * another epoch knows that what it applied is no longer in Redis.
    */
   readonly epoch: string;
-  /** Hash: expiry state every node shares, Redis-clock ms: `swept` (the last sweep), `grace` (leases not renewed since get one TTL). */
+  /**
+   * Hash: expiry state every node shares, Redis-clock ms: `swept` (the last
+   * sweep), `grace` (leases not renewed since get one TTL), and `hold:<node>`
+   * (that node's expiry protection holds every expiry until then).
+   */
   readonly expiry: string;
 }
 
@@ -36,7 +44,7 @@ export function redisKeys(prefix: string): RedisKeys {
     leases: `${tag}:leases`,
     changes: `${tag}:changes`,
     counts: `${tag}:counts`,
-    expired: `${tag}:expired`,
+    renewed: `${tag}:renewed`,
     epoch: `${tag}:epoch`,
     expiry: `${tag}:expiry`,
   };
@@ -44,13 +52,13 @@ export function redisKeys(prefix: string): RedisKeys {
 
 /** Every script takes the same keys, in this order, so one helper passes them. */
 export function keyList(k: RedisKeys): string[] {
-  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.expired, k.epoch, k.expiry];
+  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.renewed, k.epoch, k.expiry];
 }
 
 // Shared by every script. The clock is Redis's own TIME, so deadlines written
 // by different nodes compare correctly whatever their local clocks say.
 const prelude = `
-local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_EXPIRED, K_EPOCH, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_RENEWED, K_EPOCH, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local function fmt(n) return string.format('%.0f', n) end
 local function now_ms()
   local t = redis.call('TIME')
@@ -66,12 +74,21 @@ end
 local function spec_ttl(spec) return tonumber(string.match(spec, '^[^,]*,([^,]*),')) end
 local function spec_status(spec) return string.match(spec, '^([^,]*),') end
 local function service_of(key) return string.match(key, '^([^/]*/[^/]*)/') end
+-- A renewal: the deadline, and the end of the renewal window expiry protection counts
+-- (deadline - TTL/3, as renewedUntil in expiry-guard.ts).
 local function set_lease(key, ttl, now)
-  if ttl > 0 then redis.call('ZADD', K_LEASES, now + ttl, key) else redis.call('ZREM', K_LEASES, key) end
+  if ttl > 0 then
+    redis.call('ZADD', K_LEASES, now + ttl, key)
+    redis.call('ZADD', K_RENEWED, now + ttl - ttl / 3, key)
+  else
+    redis.call('ZREM', K_LEASES, key)
+    redis.call('ZREM', K_RENEWED, key)
+  end
 end
 local function drop(key)
   redis.call('HDEL', K_INST, key)
   redis.call('ZREM', K_LEASES, key)
+  redis.call('ZREM', K_RENEWED, key)
   local svc = service_of(key)
   if redis.call('HINCRBY', K_COUNTS, svc, -1) <= 0 then redis.call('HDEL', K_COUNTS, svc) end
 end
@@ -166,7 +183,7 @@ for i = 2, #A, 3 do
     local cr, mr, reg, _, load, spec = unpack_record(old)
     if ld ~= '' then load = ld end
     local ttl = spec_ttl(spec)
-    if ttl > 0 then redis.call('ZADD', K_LEASES, now + ttl, key) end
+    if ttl > 0 then set_lease(key, ttl, now) end
     local oldst = spec_status(spec)
     if st ~= '' and st ~= oldst then
       local rev = redis.call('INCR', K_REV)
@@ -184,59 +201,62 @@ return out
 `;
 
 /**
- * sweep: A threshold, minLeases, windowMs, limit, historySize, lookahead, stallMs.
- * Takes the due leases, applies the expiry-protection formula of ExpiryGuard
- * to the shared state, and removes them, one delete change each. Leases due
- * within `lookahead` ms (one sweep interval) count as due for the decision:
- * leases that lapse together still fall due a few round trips apart, and a
- * sweep landing between them must not see half a mass lapse as normal. Because the
- * script is atomic, a lease is taken by exactly one sweep whichever node runs it.
+ * sample: {now, renewed, leases}: Redis's clock, the leases renewed within
+ * their window and all leases, cluster-wide: what every node feeds its
+ * ExpiryGuard with, so all judge the same counts on the same clock.
+ */
+const sample = `
+local now = now_ms()
+return {fmt(now), redis.call('ZCOUNT', K_RENEWED, '(' .. fmt(now), '+inf'), redis.call('ZCARD', K_LEASES)}
+`;
+
+/**
+ * sweep: A limit, historySize, stallMs, node id, protecting 0/1, holdMs, graceFrom.
+ * Removes the due leases, one delete change each, unless any node's expiry
+ * protection holds them. Because the script is atomic, a lease is taken by
+ * exactly one sweep whichever node runs it.
  *
- * Grace is decided here, on Redis's clock and shared state, not by one node:
- * a lease is due only once past its deadline and past `grace + its TTL`, where
- * `grace` is set to now when
- * - no sweep ran for more than stallMs (Redis stalled, or no node could reach
- *   it: nobody could renew, whatever each node saw),
- * - a node starts or comes back (hello), SEMANTICS 2.6 and 7.2.
- * Returns {protecting 0/1, due, leases, recent, removed}.
+ * A node whose guard protects writes `hold:<node>` = now + holdMs; while any
+ * node's hold is in force no lease expires on any node. Grace is shared too:
+ * a lease is due only once past its deadline and past `grace + its TTL`,
+ * where `grace` becomes
+ * - now, when no sweep ran for more than stallMs (Redis stalled, or no node
+ *   could reach it: nobody could renew, whatever each node saw),
+ * - now, when a node starts or comes back (hello), SEMANTICS 2.6 and 7.2,
+ * - graceFrom, the end of a node's last protection (every lease that fell due
+ *   during it gets one TTL from then, on every node).
+ * Returns {held 0/1, removed}.
  */
 const sweep = `
 local now = now_ms()
-local threshold, min_leases, window, limit = tonumber(A[1]), tonumber(A[2]), tonumber(A[3]), tonumber(A[4])
-local lookahead, stall = tonumber(A[6]), tonumber(A[7])
+local limit, stall, hold_field, protecting, hold_ms, grace_from = tonumber(A[1]), tonumber(A[3]), 'hold:' .. A[4], A[5] == '1', tonumber(A[6]), tonumber(A[7])
 local swept = tonumber(redis.call('HGET', K_EXPIRY, 'swept') or '0')
-local grace = tonumber(redis.call('HGET', K_EXPIRY, 'grace') or '0')
+local grace = math.max(tonumber(redis.call('HGET', K_EXPIRY, 'grace') or '0'), grace_from)
 if now - swept > stall then grace = now end
 redis.call('HSET', K_EXPIRY, 'swept', fmt(now), 'grace', fmt(grace))
-redis.call('ZREMRANGEBYSCORE', K_EXPIRED, '-inf', now - window)
-local recent = redis.call('ZCARD', K_EXPIRED)
-local leases = redis.call('ZCARD', K_LEASES)
-local candidates = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, limit)
-local due = {}
-for _, key in ipairs(candidates) do
+if protecting then redis.call('HSET', K_EXPIRY, hold_field, fmt(now + hold_ms)) else redis.call('HDEL', K_EXPIRY, hold_field) end
+local held = protecting
+local fields = redis.call('HGETALL', K_EXPIRY)
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 5) == 'hold:' then
+    if tonumber(fields[i + 1]) > now then held = true else redis.call('HDEL', K_EXPIRY, fields[i]) end
+  end
+end
+if held then return {1, 0} end
+local removed = 0
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, limit)) do
   local v = redis.call('HGET', K_INST, key)
   if not v then
     redis.call('ZREM', K_LEASES, key)
+    redis.call('ZREM', K_RENEWED, key)
   elseif now >= grace + spec_ttl(select(6, unpack_record(v))) then
-    due[#due + 1] = {key, v}
+    drop(key)
+    local rev = redis.call('INCR', K_REV)
+    append(A[2], rev, 'kind', 'delete', 'prev', v, 'cause', 'expired')
+    removed = removed + 1
   end
 end
--- Leases beyond the batch limit are counted as due too, so the protection decision sees them all.
-local count = #due
-if #candidates == limit then count = count + redis.call('ZCOUNT', K_LEASES, '-inf', now) - #candidates end
-if count == 0 then return {0, 0, leases, recent, 0} end
-count = count + redis.call('ZCOUNT', K_LEASES, '(' .. now, now + lookahead)
-local population = leases + recent
-if threshold < 1 and population >= min_leases and (count + recent) / population > threshold then
-  return {1, count, leases, recent, 0}
-end
-for _, d in ipairs(due) do
-  drop(d[1])
-  local rev = redis.call('INCR', K_REV)
-  append(A[5], rev, 'kind', 'delete', 'prev', d[2], 'cause', 'expired')
-  redis.call('ZADD', K_EXPIRED, now, fmt(rev))
-end
-return {0, count, leases, recent, #due}
+return {0, removed}
 `;
 
 /**
@@ -292,6 +312,7 @@ const guarded = {
   rosterRegister: register,
   rosterDeregister: deregister,
   rosterHeartbeat: heartbeat,
+  rosterSample: sample,
   rosterSweep: sweep,
 } as const;
 
