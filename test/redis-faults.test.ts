@@ -9,7 +9,7 @@ import { RosterError } from "../src/errors.js";
 import type { Change } from "../src/core/types.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { freePort, sleep, until } from "./helpers/server.js";
-import { spec } from "./store-contract.js";
+import { spec } from "../src/store/contract/index.js";
 
 /** A redis-server this file controls by signal (the shared helper does not expose its process). */
 interface PausableRedis {

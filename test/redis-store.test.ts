@@ -5,8 +5,7 @@ import { InstanceStatus, type Change } from "../src/core/types.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { describeStoreContract, spec } from "./store-contract.js";
-import { describeStoreFaultContract } from "./store-contract-faults.js";
+import { describeStoreContract, describeStoreFaultContract, spec } from "../src/store/contract/index.js";
 
 let redis: TestRedis;
 let prefixes = 0;

@@ -4,7 +4,7 @@
  * server config. A store of your own implements `Store`, throws
  * `RosterError` for refusals (the server maps them to gRPC codes) and is done
  * when it passes the contract suite the built-in stores pass
- * (`test/store-contract.ts` in the repository).
+ * (shipped as `roster/store/contract`).
  */
 export { MemoryStore } from "./memory-store.js";
 export { RedisStore } from "./redis-store.js";

@@ -51,7 +51,7 @@ export interface StoreOptions {
 /**
  * Where instances, leases and the change history live. The server holds one
  * Store and knows nothing else about storage; every implementation passes the
- * contract suite in `test/store-contract.ts`.
+ * contract suites in `src/store/contract/` (`roster/store/contract`).
  *
  * Rules every store keeps:
  * - every change gets the next value of one revision counter (SEMANTICS 3.1);

@@ -1,17 +1,18 @@
 import assert from "node:assert/strict";
-import { resolveConfig, type Timing } from "../src/config.js";
-import type { Change } from "../src/core/types.js";
-import type { Store } from "../src/store/store.js";
-import { spec, type StoreFactory } from "./store-contract.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { resolveConfig, type Timing } from "../../config.js";
+import type { Change } from "../../core/types.js";
+import type { Store } from "../store.js";
+import { spec, type StoreFactory } from "./instance-spec.js";
+import { mochaGlobals } from "./mocha-globals.js";
+import { sleep } from "./wait.js";
 
 /**
  * Claims every Store keeps under faults (SEMANTICS 2.6): expiry protection
- * judged by renewals received against renewals expected (one every TTL/3).
- * Meant to replace the single-heartbeat protection case of the main contract.
+ * judged by the leases renewed within two beat intervals against all leases.
+ * A mocha suite, like describeStoreContract.
  */
 export function describeStoreFaultContract(name: string, factory: StoreFactory): void {
+  const { describe, it, afterEach } = mochaGlobals();
   describe(`Store fault contract: ${name}`, function () {
     this.timeout(20000);
     let store: Store | undefined;
