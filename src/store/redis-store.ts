@@ -8,7 +8,8 @@ import { History } from "./history.js";
 import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
 import { ChangeFeed } from "./redis/change-feed.js";
 import { decodeEntry, decodeRecord, encodeSpec, revisionOfId } from "./redis/codec.js";
-import { closeConnections, openConnections, redact, type RedisConnections } from "./redis/connection.js";
+import { closeConnections, openConnections, type RedisConnections } from "./redis/connection.js";
+import { redact } from "./redis/store-url.js";
 import { HealthProbe } from "./redis/health-probe.js";
 import { RedisMirror } from "./redis/mirror.js";
 import { defineScripts, isLostState, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
@@ -135,7 +136,7 @@ export class RedisStore implements Store {
 
   /**
    * Connects to Redis and loads the registry stored under `options.prefix`.
-   * `url` is `redis://`, `rediss://` or `redis+sentinel://[user:pass@]host:port[,host:port...]/masterName`.
+   * `url` is `redis://`, `rediss://`, `redis+sentinel://` or `rediss+sentinel://` (see connectionOptions in redis/store-url.ts).
    * Throws RosterError unavailable when Redis cannot be reached.
    */
   static async connect(url: string, options: RedisStoreOptions): Promise<RedisStore> {

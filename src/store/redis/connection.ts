@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from "ioredis";
-import { ConfigError } from "../../config.js";
 import { Backoff } from "../../core/backoff.js";
+import { connectionOptions } from "./store-url.js";
 
 /** The three connections a node keeps to Redis, each for one job. */
 export interface RedisConnections {
@@ -72,41 +72,4 @@ function jitteredRetry(): (times: number) => number {
     if (times === 1) backoff.reset();
     return backoff.next();
   };
-}
-
-/** Turns a store URL into ioredis connection options. */
-export function connectionOptions(url: string): RedisOptions {
-  if (url.startsWith("redis+sentinel:")) {
-    // new URL() cannot parse several hosts, so the authority is split by hand.
-    const m = /^redis\+sentinel:\/\/(?:([^:@]*)(?::([^@]*))?@)?([^/]+)\/([^/]+)/.exec(url);
-    if (m === null) throw new ConfigError(`store: "${redact(url)}" must be redis+sentinel://host:port[,host:port...]/masterName`);
-    const sentinels = m[3]!.split(",").map((hp) => {
-      const [host, port] = hp.split(":");
-      return { host: host!, port: port ? Number(port) : 26379 };
-    });
-    return {
-      sentinels,
-      name: decodeURIComponent(m[4]!),
-      ...(m[1] ? { username: decodeURIComponent(m[1]) } : {}),
-      ...(m[2] ? { password: decodeURIComponent(m[2]) } : {}),
-    };
-  }
-  const u = new URL(url);
-  if (u.protocol === "redis:" || u.protocol === "rediss:") {
-    const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
-    return {
-      host: u.hostname,
-      port: u.port === "" ? 6379 : Number(u.port),
-      db,
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-      ...(u.protocol === "rediss:" ? { tls: {} } : {}),
-    };
-  }
-  throw new ConfigError(`store: "${redact(url)}" is not a redis://, rediss:// or redis+sentinel:// URL`);
-}
-
-/** The URL with its credentials masked, for messages. */
-export function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
