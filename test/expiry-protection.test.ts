@@ -44,7 +44,9 @@ describe("Expiry protection under a partition (SEMANTICS 2.6)", function () {
     console.log(`      protection after ${protectedAt} ms; false expiries ${removed}; leases ${status.leases}; protection now ${status.expiryProtection}`);
     assert.equal(removed, 0);
     assert.equal(status.leases, N);
-    assert.ok(protectedAt !== undefined && protectedAt < 2000, `protection started ${protectedAt} ms after the cut`);
+    // A lease is taken for unrenewed two beat intervals (2 s) after its last beat, so half of them are 1.5-2 s after the
+    // cut (later when registrars' beats cluster), plus a sweep and a poll; the false-expiry count above is the strict check.
+    assert.ok(protectedAt !== undefined && protectedAt < 2000 + 300, `protection started ${protectedAt} ms after the cut`);
     assert.equal(status.expiryProtection, false);
     await watch.stop();
   });
