@@ -186,9 +186,9 @@ const timingHelp: Record<keyof Timing, string> = {
   sweepIntervalMs: "lease sweep interval (ms)",
   watchProgressIntervalMs: "progress marker interval on idle watches (ms)",
   historySize: "changes kept for watch resumption",
-  expiryProtectionThreshold: "share of expected renewals missing over a window that suspends expiry (1 disables)",
+  expiryProtectionThreshold: "share of leases without a renewal in their last two beat intervals that suspends expiry (1 disables)",
   expiryProtectionMinLeases: "leases needed before expiry protection applies",
-  expiryProtectionWindowMs: "longest window over which renewals are counted; it is two beat intervals (ms)",
+  expiryProtectionWindowMs: "a fault that returns within this long after protection ended continues the same hold (ms)",
   expiryProtectionMaxMs: "longest time expiry protection holds leases before they expire (ms)",
   shutdownGraceMs: "time streams get to close on shutdown (ms)",
   keepaliveIntervalMs: "interval of HTTP/2 pings to each client connection (ms)",
@@ -257,7 +257,7 @@ function check(ok: boolean, setting: string, message: string): void {
 function validateConfig(c: ServerConfig): void {
   check(Number.isInteger(c.port) && c.port >= 0 && c.port <= 65535, "port", "must be 0..65535");
   check(Number.isInteger(c.http1Port) && c.http1Port >= -1 && c.http1Port <= 65535, "http1-port", "must be -1..65535");
-  check(c.store === "memory" || /^(redis|rediss|redis\+sentinel):\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
+  check(c.store === "memory" || /^(redis|rediss|redis\+sentinel|rediss\+sentinel):\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
   check(["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(c.logLevel), "log-level", "unknown level");
   for (const [k, v] of Object.entries(c.limits)) {
     check(Number.isInteger(v) && v >= 1, kebab(k), "must be a whole number of at least 1");
