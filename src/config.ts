@@ -68,6 +68,8 @@ export interface Timing {
   readonly keepaliveTimeoutMs: number;
   /** How soon a node notices a stalled or unreachable Redis and refuses writes, in milliseconds; also how long no sweep may run before every lease gets grace. */
   readonly redisHealthTimeoutMs: number;
+  /** How often the TLS, token and policy files are checked for changes, in milliseconds. */
+  readonly credentialReloadIntervalMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -81,6 +83,24 @@ export interface ServerConfig {
   /** Prefix of every Redis key. */
   readonly redisPrefix: string;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** PEM certificate chain file; with `tlsKey`, every listener speaks TLS ("" = cleartext). */
+  readonly tlsCert: string;
+  /** PEM private key file of `tlsCert`. */
+  readonly tlsKey: string;
+  /** PEM CA bundle file; when set, clients are asked for a certificate and one that does not chain to it is refused. */
+  readonly tlsClientCa: string;
+  /** Who may do what: "off", "tokens" (bearer tokens), "mtls" (client certificates) or "both". */
+  readonly auth: "off" | "tokens" | "mtls" | "both";
+  /** "true" lets auth run without TLS (credentials then cross the network in clear). */
+  readonly allowInsecureAuth: "true" | "false";
+  /** JSON policy file: each principal's roles, and the certificate subject to principal mapping. */
+  readonly policyFile: string;
+  /** JSON file of opaque bearer tokens, stored as SHA-256 hashes ("" = none). */
+  readonly tokenFile: string;
+  /** PEM (SPKI) public key file that signs JWT bearer tokens ("" = JWTs are refused). */
+  readonly jwtPublicKey: string;
+  /** Where audit lines go: "stderr", "stdout", a file path, or "off". */
+  readonly auditLog: string;
   readonly limits: Limits;
   readonly timing: Timing;
 }
@@ -122,6 +142,7 @@ export const defaultTiming: Timing = {
   keepaliveIntervalMs: 30_000,
   keepaliveTimeoutMs: 10_000,
   redisHealthTimeoutMs: 1_000,
+  credentialReloadIntervalMs: 1_000,
 };
 
 /** The whole default configuration. */
@@ -132,6 +153,15 @@ export const defaultConfig: ServerConfig = {
   store: "memory",
   redisPrefix: "roster",
   logLevel: "info",
+  tlsCert: "",
+  tlsKey: "",
+  tlsClientCa: "",
+  auth: "off",
+  allowInsecureAuth: "false",
+  policyFile: "",
+  tokenFile: "",
+  jwtPublicKey: "",
+  auditLog: "stderr",
   limits: defaultLimits,
   timing: defaultTiming,
 };
@@ -158,6 +188,15 @@ const topHelp: Record<keyof Omit<ServerConfig, "limits" | "timing">, string> = {
   store: 'store: "memory" or a redis:// URL',
   redisPrefix: "prefix of every Redis key",
   logLevel: "log level: fatal, error, warn, info, debug, trace or silent",
+  tlsCert: "PEM certificate chain file; with --tls-key every listener speaks TLS",
+  tlsKey: "PEM private key file for --tls-cert",
+  tlsClientCa: "PEM CA bundle: clients are asked for a certificate, untrusted ones are refused",
+  auth: "authentication: off, tokens, mtls or both (default deny once on)",
+  allowInsecureAuth: 'set to "true" to run auth without TLS',
+  policyFile: "JSON policy file: roles per principal, certificate subject mapping",
+  tokenFile: "JSON file of opaque bearer tokens (SHA-256 hashes)",
+  jwtPublicKey: "PEM public key file that verifies JWT bearer tokens",
+  auditLog: 'audit log destination: "stderr", "stdout", a file path, or "off"',
 };
 
 const limitHelp: Record<keyof Limits, string> = {
@@ -194,6 +233,7 @@ const timingHelp: Record<keyof Timing, string> = {
   keepaliveIntervalMs: "interval of HTTP/2 pings to each client connection (ms)",
   keepaliveTimeoutMs: "unanswered ping time after which a connection and its streams are dropped (ms)",
   redisHealthTimeoutMs: "time within which a stalled or unreachable Redis is noticed and writes are refused (ms)",
+  credentialReloadIntervalMs: "how often TLS, token and policy files are checked for changes (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -259,6 +299,13 @@ function validateConfig(c: ServerConfig): void {
   check(Number.isInteger(c.http1Port) && c.http1Port >= -1 && c.http1Port <= 65535, "http1-port", "must be -1..65535");
   check(c.store === "memory" || /^(redis|rediss|redis\+sentinel|rediss\+sentinel):\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
   check(["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(c.logLevel), "log-level", "unknown level");
+  check((c.tlsCert === "") === (c.tlsKey === ""), "tls-cert", "--tls-cert and --tls-key go together");
+  check(c.tlsClientCa === "" || c.tlsCert !== "", "tls-client-ca", "needs --tls-cert and --tls-key");
+  check(["off", "tokens", "mtls", "both"].includes(c.auth), "auth", "must be off, tokens, mtls or both");
+  check(["true", "false"].includes(c.allowInsecureAuth), "allow-insecure-auth", 'must be "true" or "false"');
+  check(c.auth === "off" || c.tlsCert !== "" || c.allowInsecureAuth === "true", "auth", "needs TLS (--tls-cert, --tls-key) unless --allow-insecure-auth true");
+  check(c.auth === "off" || c.policyFile !== "", "policy-file", "is required when --auth is on");
+  check(c.auth !== "mtls" && c.auth !== "both" || c.tlsClientCa !== "", "tls-client-ca", "is required for --auth mtls or both");
   for (const [k, v] of Object.entries(c.limits)) {
     check(Number.isInteger(v) && v >= 1, kebab(k), "must be a whole number of at least 1");
   }
@@ -267,7 +314,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
   const t = c.timing;
-  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs"] as const) {
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs", "credentialReloadIntervalMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");
