@@ -20,6 +20,7 @@ import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { version } from "../version.js";
 import { formatHostPort } from "../core/host-port.js";
+import { nodeSecurity } from "./auth/node-security.js";
 
 /** A running registry node. */
 export interface RosterServer {
@@ -57,6 +58,8 @@ export interface StartOptions {
  */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RosterServer> {
   const log = options.log ?? createLogger(config.logLevel);
+  // Before the store, so a bad certificate or policy file stops the start with nothing left open.
+  const security = nodeSecurity(config, log);
   let hub: WatchHub | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
@@ -76,7 +79,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const startedAt = Date.now();
   let serving = true;
 
-  const handlers = registryHandlers({
+  const handlers = security.guard(registryHandlers({
     store,
     hub,
     limits: config.limits,
@@ -84,7 +87,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     version,
     startedAt,
     onBeat: () => metrics.beat(),
-  });
+  }));
   const handler = connectNodeAdapter({
     routes(router) {
       registerRegistryService(router, handlers);
@@ -98,12 +101,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection));
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 } }, (req, res) => {
+  const h2 = security.listeners.main({ maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 }, (req, res) => security.scoped(req, () => {
     if (fast.handle(req, res)) return;
     // gRPC that Connect serves (compressed requests, the health service) gets the fast path's status encoding.
     if (isGrpcRequest(req.headers["content-type"])) conformGrpcStatus(res);
     handler(req, res);
-  });
+  }));
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -119,14 +122,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let h1: http.Server | undefined;
   let http1Port: number | undefined;
   if (config.http1Port !== 0) {
-    h1 = http.createServer(handler);
+    h1 = security.listeners.http1((req, res) => security.scoped(req, () => handler(req, res)));
     h1.on("connection", (s) => {
       sockets.add(s);
       s.once("close", () => sockets.delete(s));
     });
     http1Port = await listen(h1, config.http1Port === -1 ? 0 : config.http1Port, config.host);
   }
-  const url = `http://${formatHostPort(config.host, port)}`;
+  const url = `${security.listeners.scheme}://${formatHostPort(config.host, port)}`;
   log.info({ event: "listening", url, http1Port, store: store.kind, version }, "roster listening");
 
   let closing: Promise<void> | undefined;
@@ -148,6 +151,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       for (const s of sockets) s.destroy();
       stopMetrics();
       stopLog();
+      security.close();
       await store.close();
       log.info({ event: "stopped" }, "stopped");
     })());
@@ -155,7 +159,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   return { port, http1Port, url, store, log, close };
 }
 
-function listen(server: http.Server | http2.Http2Server, port: number, host: string): Promise<number> {
+function listen(server: http.Server | http2.Http2Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
