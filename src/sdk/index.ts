@@ -23,6 +23,8 @@ export { formatHostPort } from "../core/host-port.js";
 export { Backoff, backoffDelay } from "../core/backoff.js";
 export type { BackoffOptions } from "../core/backoff.js";
 export { defaultRegistry, registryEnvVar } from "./registry-endpoints.js";
+export { securityEnvVars, securityFromEnv } from "./client-security.js";
+export type { ClientSecurity, TokenSource } from "./client-security.js";
 export type { RegistryAddresses } from "./registry-endpoints.js";
 export { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
 export type { PickStrategy } from "../core/pick.js";

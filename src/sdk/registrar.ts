@@ -1,3 +1,4 @@
+import type { ClientSecurity } from "./client-security.js";
 import { EventEmitter } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
@@ -45,6 +46,8 @@ export interface RegistrarOptions {
   readonly backoff?: BackoffOptions;
   /** Deadline of Register and Deregister calls, in milliseconds; default 5000. */
   readonly callTimeoutMs?: number;
+  /** TLS roots, client certificate and token; default from the environment (see `securityFromEnv`). */
+  readonly security?: ClientSecurity;
 }
 
 /** Where a registration stands. */
@@ -98,7 +101,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   constructor(options: RegistrarOptions = {}) {
     super();
     this.#options = options;
-    this.#endpoints = new RegistryEndpoints(options.registry);
+    this.#endpoints = new RegistryEndpoints(options.registry, options.security !== undefined ? { security: options.security } : {});
   }
 
   /** The registrations that are not closed. */

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { RegistryService } from "../../gen/roster/v1/registry_pb.js";
+import type { ClientSecurity } from "./client-security.js";
 import { RegistryEndpoints, type RegistryAddresses } from "./registry-endpoints.js";
 
 /**
@@ -19,9 +20,9 @@ import { RegistryEndpoints, type RegistryAddresses } from "./registry-endpoints.
 export class RegistryClient {
   readonly #endpoints: RegistryEndpoints;
 
-  /** `addresses` as the SDK takes them; left out, ROSTER_REGISTRY, then 127.0.0.1:7420. */
-  constructor(addresses?: RegistryAddresses) {
-    this.#endpoints = new RegistryEndpoints(addresses);
+  /** `addresses` as the SDK takes them; left out, ROSTER_REGISTRY, then 127.0.0.1:7420. `security` left out: from the environment (see `securityFromEnv`). */
+  constructor(addresses?: RegistryAddresses, security?: ClientSecurity) {
+    this.#endpoints = new RegistryEndpoints(addresses, security !== undefined ? { security } : {});
   }
 
   /** The node URLs, in the order they are tried. */

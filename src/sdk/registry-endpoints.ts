@@ -1,6 +1,7 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/roster/v1/registry_pb.js";
+import { securityFromEnv, sessionOptions, tokenInterceptors, type ClientSecurity } from "./client-security.js";
 import { keepaliveFor, type Keepalive } from "./keepalive.js";
 import { RosterClientError } from "./roster-client-error.js";
 
@@ -50,12 +51,15 @@ interface Connection extends RegistryEndpoint {
 export class RegistryEndpoints {
   readonly #urls: string[];
   readonly #keepalive: Keepalive;
+  readonly #security: ClientSecurity;
   readonly #connections = new Map<string, Connection>();
   #index = 0;
 
-  constructor(addresses?: RegistryAddresses, options: { readonly keepalive?: Keepalive } = {}) {
+  /** `options.security` left out: from ROSTER_TLS_CA, ROSTER_TLS_CLIENT_CERT, ROSTER_TLS_CLIENT_KEY and ROSTER_TOKEN. */
+  constructor(addresses?: RegistryAddresses, options: { readonly keepalive?: Keepalive; readonly security?: ClientSecurity } = {}) {
     this.#urls = registryUrls(addresses);
     this.#keepalive = options.keepalive ?? defaultKeepalive;
+    this.#security = options.security ?? securityFromEnv();
   }
 
   /** The URLs, in failover order. */
@@ -74,8 +78,8 @@ export class RegistryEndpoints {
     let c = this.#connections.get(key);
     if (c === undefined) {
       const url = this.#urls[index]!;
-      const sessions = new Http2SessionManager(url, { ...keepalive, idleConnectionTimeoutMs: 60_000 });
-      const client = createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions }));
+      const sessions = new Http2SessionManager(url, { ...keepalive, idleConnectionTimeoutMs: 60_000 }, sessionOptions(this.#security));
+      const client = createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors: tokenInterceptors(this.#security.token) }));
       c = { url, client, index, sessions };
       this.#connections.set(key, c);
     }

@@ -1,3 +1,4 @@
+import type { ClientSecurity } from "./client-security.js";
 import { EventEmitter, setMaxListeners } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -45,6 +46,8 @@ export interface ServiceCacheOptions {
   readonly protectEmptyMs?: number;
   /** Reconnect delays. */
   readonly backoff?: BackoffOptions;
+  /** TLS roots, client certificate and token; default from the environment (see `securityFromEnv`). */
+  readonly security?: ClientSecurity;
   /**
    * A watch stream that delivers nothing for this long, not even a progress
    * marker (SEMANTICS 4.4), is given up and reopened on the next node, in
@@ -152,7 +155,7 @@ export class ServiceCache extends EventEmitter<ServiceCacheEvents> implements As
   constructor(options: ServiceCacheOptions) {
     super();
     this.#idleTimeoutMs = options.watchIdleTimeoutMs ?? defaultWatchIdleTimeoutMs;
-    this.#endpoints = new RegistryEndpoints(options.registry, { keepalive: keepaliveFor(this.#idleTimeoutMs) });
+    this.#endpoints = new RegistryEndpoints(options.registry, { keepalive: keepaliveFor(this.#idleTimeoutMs), ...(options.security !== undefined ? { security: options.security } : {}) });
     this.#namespace = options.namespace || DEFAULT_NAMESPACE;
     this.#protectEmptyMs = options.protectEmptyMs ?? 0;
     this.#backoff = options.backoff;
