@@ -4,7 +4,8 @@ import { resolveConfig } from "../src/config.js";
 import { allows, impliedRoles, parsePolicy, type Role } from "../src/server/auth/policy.js";
 import { requiredRights } from "../src/server/auth/required-rights.js";
 import { parseTokenFile } from "../src/server/auth/token-file.js";
-import { tokenHash } from "../src/server/auth/authenticator.js";
+import { Authenticator, tokenHash } from "../src/server/auth/authenticator.js";
+import { ConfigError } from "../src/config.js";
 
 describe("Auth policy (issue 13)", () => {
   it("every RPC of RegistryService has a required right, and every row names an RPC", () => {
@@ -59,5 +60,10 @@ describe("Auth policy (issue 13)", () => {
     assert.throws(() => resolveConfig({ auth: "tokens", policyFile: "p.json" }), /auth: needs TLS/);
     assert.doesNotThrow(() => resolveConfig({ auth: "tokens", policyFile: "p.json", allowInsecureAuth: "true" }));
     assert.throws(() => resolveConfig({ auth: "mtls", policyFile: "p.json", allowInsecureAuth: "true" }), /tls-client-ca/);
+  });
+
+  it("a policy file that cannot be read or parsed stops the start with a message naming the setting", () => {
+    const config = resolveConfig({ auth: "tokens", policyFile: "/nonexistent/policy.json", allowInsecureAuth: "true" });
+    assert.throws(() => new Authenticator(config), (e) => e instanceof ConfigError && /--policy-file: cannot read/.test(e.message));
   });
 });

@@ -1,10 +1,10 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import * as fs from "node:fs";
 import { jwtVerify } from "jose";
 import type { ServerConfig } from "../../config.js";
 import { unauthenticated } from "./auth-errors.js";
 import { emptyPolicy, impliedRoles, parsePolicy, type Policy, type Role } from "./policy.js";
 import type { RequestScope } from "./request-scope.js";
+import { parseSettingFile } from "./read-setting-file.js";
 import { parseTokenFile, type TokenEntry } from "./token-file.js";
 import { watchFiles } from "./watch-files.js";
 
@@ -40,10 +40,10 @@ export class Authenticator {
 
   constructor(config: ServerConfig, onReloadError: (e: unknown) => void = () => {}) {
     this.#mode = config.auth;
-    this.#jwtKey = config.jwtPublicKey === "" ? undefined : createPublicKey(fs.readFileSync(config.jwtPublicKey));
+    this.#jwtKey = config.jwtPublicKey === "" ? undefined : parseSettingFile("jwt-public-key", config.jwtPublicKey, (pem) => createPublicKey(pem));
     const load = () => {
-      this.#policy = parsePolicy(fs.readFileSync(config.policyFile, "utf8"));
-      if (config.tokenFile !== "") this.#tokens = parseTokenFile(fs.readFileSync(config.tokenFile, "utf8"));
+      this.#policy = parseSettingFile("policy-file", config.policyFile, parsePolicy);
+      if (config.tokenFile !== "") this.#tokens = parseSettingFile("token-file", config.tokenFile, parseTokenFile);
     };
     load();
     const files = [config.policyFile, ...(config.tokenFile !== "" ? [config.tokenFile] : [])];

@@ -1,9 +1,9 @@
-import * as fs from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
 import type * as tls from "node:tls";
 import type { ServerConfig } from "../../config.js";
+import { readSettingFile } from "./read-setting-file.js";
 import { watchFiles } from "./watch-files.js";
 
 /** The main listener's request handler. With TLS, HTTP/1.1 requests (ALPN) arrive here too, as `http.IncomingMessage`s typed as HTTP/2 ones: they have no `stream`. */
@@ -24,10 +24,10 @@ export interface SecureListeners {
 }
 
 function secureOptions(config: ServerConfig): tls.SecureContextOptions & tls.TlsOptions {
-  const ca = config.tlsClientCa === "" ? undefined : fs.readFileSync(config.tlsClientCa);
+  const ca = config.tlsClientCa === "" ? undefined : readSettingFile("tls-client-ca", config.tlsClientCa);
   return {
-    cert: fs.readFileSync(config.tlsCert),
-    key: fs.readFileSync(config.tlsKey),
+    cert: readSettingFile("tls-cert", config.tlsCert),
+    key: readSettingFile("tls-key", config.tlsKey),
     ...(ca !== undefined ? { ca, requestCert: true } : {}),
     // A client without a certificate is let through (to health probes, or to token auth); one with an untrusted certificate is not (see refuseUntrusted).
     rejectUnauthorized: false,
