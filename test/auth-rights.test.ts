@@ -120,6 +120,7 @@ describe("Rights (issue 13)", function () {
           { sha256: tokenHash("tok-reader"), principal: "reader" },
           { sha256: tokenHash("tok-admin"), principal: "admin" },
           { sha256: tokenHash("tok-old"), principal: "admin", expiresAt: "2020-01-01T00:00:00Z" },
+          { sha256: tokenHash("tok-far"), principal: "reader", expiresAt: "2099-01-01T00:00:00Z" },
         ],
       }),
     );
@@ -235,6 +236,21 @@ describe("Rights (issue 13)", function () {
       assert.ok(Date.now() - started >= 900, "it ended at expiry, not at once");
     });
   }
+
+  it("a Watch with a token that expires in decades stays open (its expiry timer does not overflow)", async () => {
+    const c = createClient(RegistryService, frontEnds["gRPC (fast path)"]!(t.url, "tok-far", { ca: ca.cert }));
+    const ac = new AbortController();
+    let failure: unknown;
+    let messages = 0;
+    const watching = (async () => {
+      for await (const _ of c.watch({ namespace: "shop" }, { signal: ac.signal })) messages++;
+    })().catch((e: unknown) => (failure = e));
+    await until("the snapshot", () => messages >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    await watching;
+    assert.equal(ConnectError.from(failure).code, Code.Canceled, "ended by our cancel, not by the server");
+  });
 
   it("audits every write and refusal with principal, method, instance key and outcome, and not successful heartbeats", async () => {
     const cart = createClient(RegistryService, frontEnds["gRPC (fast path)"]!(t.url, "tok-cart", { ca: ca.cert }));

@@ -97,16 +97,19 @@ export class Authenticator {
   #fromCertificate(scope: RequestScope): string | undefined {
     const cached = this.#certNames.get(scope.connection);
     if (cached !== undefined) return cached ?? undefined;
-    let name: string | null = null;
     const socket = scope.tls;
-    // An untrusted certificate never gets this far (the listener ends its connection); no certificate means no name.
-    if (socket?.authorized) {
-      const cert = socket.getPeerCertificate();
-      const uri = (cert.subjectaltname ?? "").split(", ").find((s) => s.startsWith("URI:spiffe://"));
-      name = uri !== undefined ? uri.slice(4) : cert.subject?.CN !== undefined ? this.#policy.subjects.get(`CN=${cert.subject.CN}`) ?? null : null;
+    // An untrusted certificate never gets this far (the listener ends its connection); no certificate means no name, for the connection's life.
+    if (!socket?.authorized) {
+      this.#certNames.set(scope.connection, null);
+      return undefined;
     }
-    // Subject mappings can change with the policy; only SPIFFE IDs, which do not, are remembered per connection.
-    if (name === null || name.startsWith("spiffe://")) this.#certNames.set(scope.connection, name);
-    return name ?? undefined;
+    const cert = socket.getPeerCertificate();
+    const uri = (cert.subjectaltname ?? "").split(", ").find((s) => s.startsWith("URI:spiffe://"));
+    if (uri !== undefined) {
+      this.#certNames.set(scope.connection, uri.slice(4));
+      return uri.slice(4);
+    }
+    // A subject mapping can change with the policy, so it is looked up on every call.
+    return cert.subject?.CN !== undefined ? this.#policy.subjects.get(`CN=${cert.subject.CN}`) : undefined;
   }
 }

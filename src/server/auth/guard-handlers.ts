@@ -10,6 +10,8 @@ import { allows } from "./policy.js";
 import { requiredRights } from "./required-rights.js";
 import { currentScope } from "./request-scope.js";
 
+const maxTimerMs = 2 ** 31 - 1;
+
 const nsOf = (ns: string) => (ns === "" ? DEFAULT_NAMESPACE : ns);
 
 function outcomeOf(e: unknown): string {
@@ -52,13 +54,22 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
 
   /** The call with a signal that also aborts, with UNAUTHENTICATED, when the principal's credential expires. */
   function expiring(call: CallContext, p: Principal): { call: CallContext; dispose: () => void } {
-    if (p.expiresAt === undefined) return { call, dispose: () => {} };
+    const at = p.expiresAt;
+    if (at === undefined) return { call, dispose: () => {} };
     const expiry = new AbortController();
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const left = at - clock();
+      if (left > 0) {
+        // setTimeout fires at once beyond 2^31-1 ms (about 24 days); a far expiry is reached in steps.
+        timer = setTimeout(arm, Math.min(left, maxTimerMs));
+        return;
+      }
       const reason = unauthenticated(`the credential of ${p.name} expired`);
       expiry.abort(reason);
       call.end(reason);
-    }, Math.max(0, p.expiresAt - clock()));
+    };
+    arm();
     return { call: { ...call, signal: AbortSignal.any([call.signal, expiry.signal]) }, dispose: () => clearTimeout(timer) };
   }
 
