@@ -8,6 +8,7 @@ import { SignJWT } from "jose";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { RegistryService } from "../gen/roster/v1/registry_pb.js";
 import { tokenHash } from "../src/server/auth/authenticator.js";
+import { RegistryClient } from "../src/sdk/registry-client.js";
 import { requiredRights, type Right } from "../src/server/auth/required-rights.js";
 import type { RegistryHandlers } from "../src/server/registry-service.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
@@ -169,6 +170,20 @@ describe("Rights (issue 13)", function () {
       }
     });
   }
+
+  it("the SDK sends the token its callback returns, asking again before each call (refresh)", async () => {
+    let current = "tok-reader";
+    let asked = 0;
+    const sdk = new RegistryClient(t.url, { ca: ca.cert, token: async () => (asked++, current) });
+    try {
+      await sdk.call((c) => c.listServices({ namespace: "shop" }));
+      current = "tok-cart";
+      await assert.rejects(sdk.call((c) => c.listServices({ namespace: "shop" })), (e) => ConnectError.from(e).code === Code.PermissionDenied);
+      assert.equal(asked, 2);
+    } finally {
+      sdk.close();
+    }
+  });
 
   it("health stays reachable without credentials", async () => {
     const h = createClient(Health, createGrpcTransport({ baseUrl: t.url, nodeOptions: { ca: ca.cert } }));
