@@ -1,8 +1,12 @@
 import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { run, type CliIo } from "../src/cli/main.ts";
 import { freePort, startTestServer, until, type TestServer } from "./helpers/server.ts";
+import { makeCa, removeCa, type CertFiles, type TestCa } from "./helpers/tls-certs.ts";
 
 /** An in-process `roster` invocation with captured output and its own Ctrl-C. */
 function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -203,3 +207,47 @@ describe("roster serve (process)", () => {
   });
 });
 
+
+describe("roster CLI over TLS with auth (issue 13)", function () {
+  this.timeout(30000);
+  let ca: TestCa;
+  let t: TestServer;
+  let client: CertFiles;
+  before(async () => {
+    ca = makeCa();
+    const server = ca.issue("server", "roster", "IP:127.0.0.1");
+    client = ca.issue("cart", "cart", "URI:spiffe://test/ns/shop/svc/cart");
+    const policy = path.join(ca.dir, "policy.json");
+    fs.writeFileSync(policy, JSON.stringify({ principals: { "spiffe://test/ns/shop/svc/cart": [{ role: "workload", namespace: "shop", service: "cart" }], ops: [{ role: "admin", namespace: "*" }] } }));
+    const tokens = path.join(ca.dir, "tokens.json");
+    fs.writeFileSync(tokens, JSON.stringify({ tokens: [{ sha256: createHash("sha256").update("tok-ops").digest("hex"), principal: "ops" }] }));
+    t = await startTestServer({ http1Port: -1, tlsCert: server.certFile, tlsKey: server.keyFile, tlsClientCa: ca.certFile, auth: "both", policyFile: policy, tokenFile: tokens, auditLog: path.join(ca.dir, "audit.log") });
+  });
+  after(async () => {
+    await t.close();
+    removeCa(ca);
+  });
+
+  it("takes --ca, --client-cert and --client-key: a workload registers its own service and is refused another", async () => {
+    const tls = ["--registry", t.url, "--ca", ca.certFile, "--client-cert", client.certFile, "--client-key", client.keyFile, "--namespace", "shop"];
+    const own = await roster(["register", ...tls, "--service", "cart", "--host", "10.0.0.7", "--port", "8080", "--id", "c1"]);
+    assert.equal(own.code, 0, own.stderr);
+    const other = await roster(["register", ...tls, "--service", "payments", "--host", "10.0.0.7", "--port", "8080", "--id", "p1"]);
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /permission/i);
+  });
+
+  it("takes --token before the command name, and refuses a call with no credentials as unauthenticated", async () => {
+    const ok = await roster(["--registry", t.url, "--ca", ca.certFile, "--token", "tok-ops", "--namespace", "shop", "ls", "--json"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(JSON.parse(ok.stdout).services.some((s: { name: string }) => s.name === "cart"), ok.stdout);
+    const none = await roster(["--registry", t.url, "--ca", ca.certFile, "ls"]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /unauthenticated/i);
+  });
+
+  it("reads the same settings from ROSTER_TLS_CA and ROSTER_TOKEN", async () => {
+    const r = await roster(["--registry", t.url, "--namespace", "shop", "ls"], { ROSTER_TLS_CA: ca.certFile, ROSTER_TOKEN: "tok-ops" });
+    assert.equal(r.code, 0, r.stderr);
+  });
+});

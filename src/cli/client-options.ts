@@ -7,6 +7,14 @@ export interface ClientOptions {
   readonly registry?: string;
   readonly namespace?: string;
   readonly json?: boolean;
+  /** PEM file of the roots that sign the registry's certificate. */
+  readonly ca?: string;
+  /** PEM file of a client certificate, for mTLS. */
+  readonly clientCert?: string;
+  /** PEM file of the client certificate's key. */
+  readonly clientKey?: string;
+  /** Bearer token. */
+  readonly token?: string;
 }
 
 /**
@@ -19,7 +27,11 @@ export function addClientOptions(program: Command): Command {
   return program
     .option("-r, --registry <addresses>", `registry node(s), e.g. 10.0.0.5:7420,10.0.0.6:7420 (default: $ROSTER_REGISTRY or 127.0.0.1:${defaultConfig.port})`)
     .option("-n, --namespace <name>", 'namespace (default: $ROSTER_NAMESPACE or "default")')
-    .option("--json", "print JSON instead of text");
+    .option("--json", "print JSON instead of text")
+    .option("--ca <file>", "PEM roots that sign the registry's certificate (default: $ROSTER_TLS_CA, else the system roots)")
+    .option("--client-cert <file>", "PEM client certificate for mTLS (default: $ROSTER_TLS_CLIENT_CERT)")
+    .option("--client-key <file>", "PEM key of --client-cert (default: $ROSTER_TLS_CLIENT_KEY)")
+    .option("--token <token>", "bearer token (default: $ROSTER_TOKEN)");
 }
 
 /** The client options of the command that runs, wherever on the line they stood, with its own options. */

@@ -8,7 +8,7 @@ import type { ClientOptions } from "./client-options.js";
 import { grpcCodeName } from "./failure.js";
 import { instanceTable, messageJson } from "./format.js";
 import { untilAborted, UsageError, type CliIo } from "./io.js";
-import { callTimeoutMs, namespaceOf, print, registryAddresses, unary, withRegistry } from "./registry-session.js";
+import { callTimeoutMs, namespaceOf, securityOf, print, registryAddresses, unary, withRegistry } from "./registry-session.js";
 
 /** The options of `register`. */
 export interface RegisterOptions {
@@ -75,7 +75,7 @@ export async function register(io: CliIo, opts: ClientOptions & RegisterOptions)
 async function keepRegistered(io: CliIo, opts: ClientOptions, spec: RegistrationSpec): Promise<void> {
   let registrar: Registrar;
   try {
-    registrar = new Registrar({ registry: registryAddresses(opts, io.env), callTimeoutMs });
+    registrar = new Registrar({ registry: registryAddresses(opts, io.env), callTimeoutMs, security: securityOf(opts, io.env) });
   } catch (e) {
     throw new UsageError(`--registry: ${e instanceof Error ? e.message : String(e)}`);
   }

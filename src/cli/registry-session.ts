@@ -2,6 +2,7 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { FilterSchema, type Filter } from "../../gen/roster/v1/registry_pb.js";
 import { RegistryClient } from "../sdk/registry-client.js";
 import { defaultRegistry, registryEnvVar } from "../sdk/registry-endpoints.js";
+import { securityEnvVars, securityFromEnv, type ClientSecurity } from "../sdk/client-security.js";
 import type { ClientOptions } from "./client-options.js";
 import { messageJson } from "./format.js";
 import { UsageError, type CliIo } from "./io.js";
@@ -22,6 +23,22 @@ export function registryAddresses(opts: ClientOptions, env: NodeJS.ProcessEnv): 
 }
 
 /** The namespace a command uses: --namespace, else $ROSTER_NAMESPACE, else the registry's default. */
+/** TLS files and token from the flags, each falling back to its ROSTER_TLS_* / ROSTER_TOKEN variable (one reader: the SDK's). */
+export function securityOf(opts: ClientOptions, env: NodeJS.ProcessEnv): ClientSecurity {
+  const flags: Record<string, string | undefined> = {
+    [securityEnvVars.ca]: opts.ca,
+    [securityEnvVars.cert]: opts.clientCert,
+    [securityEnvVars.key]: opts.clientKey,
+    [securityEnvVars.token]: opts.token,
+  };
+  const set = Object.fromEntries(Object.entries(flags).filter((e): e is [string, string] => e[1] !== undefined));
+  try {
+    return securityFromEnv({ ...env, ...set });
+  } catch (e) {
+    throw new UsageError(`TLS files: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export function namespaceOf(opts: ClientOptions, env: NodeJS.ProcessEnv): string {
   return opts.namespace ?? env.ROSTER_NAMESPACE ?? "";
 }
@@ -34,7 +51,7 @@ export function namespaceOf(opts: ClientOptions, env: NodeJS.ProcessEnv): string
 export async function withRegistry<T>(opts: ClientOptions, io: CliIo, fn: (registry: RegistryClient, namespace: string) => Promise<T>): Promise<T> {
   let registry: RegistryClient;
   try {
-    registry = new RegistryClient(registryAddresses(opts, io.env));
+    registry = new RegistryClient(registryAddresses(opts, io.env), securityOf(opts, io.env));
   } catch (e) {
     throw new UsageError(`--registry: ${e instanceof Error ? e.message : String(e)}`);
   }
