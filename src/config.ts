@@ -42,6 +42,13 @@ export interface Limits {
   readonly maxMessageBytes: number;
   /** Most bytes of partly received request messages held for one connection, over all its streams. */
   readonly maxBufferedRequestBytesPerConnection: number;
+  /**
+   * Most response bytes queued on one stream, not yet taken by the client,
+   * before the stream counts as full and its producer waits. Our own bound:
+   * Node's stream buffer (16 KiB up to Node 20, 64 KiB from Node 22) is not
+   * a policy the registry should inherit.
+   */
+  readonly maxStreamBufferBytes: number;
 }
 
 /** How leases and history behave. */
@@ -106,6 +113,7 @@ export const defaultLimits: Limits = {
   maxWatchQueue: 10_000,
   maxMessageBytes: 4 * 1024 * 1024,
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
+  maxStreamBufferBytes: 16 * 1024,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -180,6 +188,7 @@ const limitHelp: Record<keyof Limits, string> = {
   maxWatchQueue: "events queued per watcher before it is cut off",
   maxMessageBytes: "largest request message (bytes)",
   maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
+  maxStreamBufferBytes: "most response bytes queued on one stream before it counts as full",
 };
 
 const timingHelp: Record<keyof Timing, string> = {

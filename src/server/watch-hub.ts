@@ -155,7 +155,7 @@ export class WatchHub {
           const i = lazy.instances[lazy.next++];
           if (lazy.next >= lazy.instances.length) w.snapshot = undefined;
           if (i === undefined) continue;
-          yield create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale: lazy.stale });
+          yield snapshotMessage(i, lazy.stale);
           w.lastSentAt = Date.now();
           continue;
         }
@@ -306,6 +306,20 @@ export class WatchHub {
     if (set?.size === 0) index.delete(key);
     this.#all.delete(w);
   }
+}
+
+// Records are immutable (a change replaces them), so every watcher whose snapshot holds one shares one
+// message, and the transport's per-message envelope cache encodes it once for all of them.
+const snapshotMessages = { fresh: new WeakMap<InstanceRecord, WatchResponse>(), stale: new WeakMap<InstanceRecord, WatchResponse>() };
+
+function snapshotMessage(i: InstanceRecord, stale: boolean): WatchResponse {
+  const cache = stale ? snapshotMessages.stale : snapshotMessages.fresh;
+  let m = cache.get(i);
+  if (m === undefined) {
+    m = create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale });
+    cache.set(i, m);
+  }
+  return m;
 }
 
 type EventKind = "added" | "updated" | "unmatched" | "expired" | "deregistered";

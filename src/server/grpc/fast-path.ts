@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMessage, DescMethod } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { RegistryService } from "../../../gen/roster/v1/registry_pb.js";
+import { defaultLimits } from "../../config.js";
 import { RosterError, cancelled, toConnectError } from "../../errors.js";
 import type { CallContext } from "../call-context.js";
 import { encodeMessage } from "../convert.js";
@@ -49,6 +50,8 @@ export class GrpcFastPath {
     handlers: RegistryHandlers,
     readonly maxMessageBytes: number,
     readonly budget: RequestByteBudget,
+    /** max-stream-buffer-bytes (see `Reply`). */
+    readonly maxStreamBufferBytes: number = defaultLimits.maxStreamBufferBytes,
   ) {
     for (const method of RegistryService.methods) {
       const handler = (handlers as unknown as Record<string, Route["handler"]>)[method.localName]!.bind(handlers);
@@ -83,7 +86,7 @@ export class GrpcFastPath {
 
   async #serve(stream: http2.ServerHttp2Stream, res: http2.Http2ServerResponse, route: Route, timeout: string | undefined): Promise<void> {
     const controller = new AbortController();
-    const reply = new Reply(stream, res);
+    const reply = new Reply(stream, res, this.maxStreamBufferBytes);
     const end = (reason: unknown) => {
       if (!reply.stuck) return;
       controller.abort(reason);
