@@ -31,24 +31,24 @@ export interface WatchHooks {
   readonly onEnd?: (error: RosterError) => void;
 }
 
-/** The snapshot instances still to send, turned into messages only as the stream drains. */
-interface LazySnapshot {
-  readonly instances: InstanceRecord[];
-  next: number;
-  readonly stale: boolean;
-  /** Index of `queue` before which they go. */
-  readonly at: number;
-}
+/**
+ * What a watch starts with, still to send, turned into messages only as the
+ * stream drains: the snapshot's instances, or the history replay's changes.
+ * Both are references shared with the store, so a watcher that never reads
+ * holds pointers, not messages; max-watch-queue bounds what piles up behind.
+ */
+type LazyStart =
+  | { readonly kind: "snapshot"; readonly instances: readonly InstanceRecord[]; next: number; readonly stale: boolean; readonly at: number }
+  | { readonly kind: "replay"; readonly changes: readonly Change[]; next: number; readonly at: number };
 
 interface Watcher {
   readonly spec: WatchSpec;
   readonly hooks: WatchHooks;
   queue: WatchResponse[];
-  snapshot: LazySnapshot | undefined;
+  /** Goes before index `at` of `queue`. */
+  start: LazyStart | undefined;
   /** Index of the next message of `queue` to send; messages before it are sent. */
   head: number;
-  /** Messages of `queue` before this index are the snapshot or history replay, which max-watch-queue does not count. */
-  replayEnd: number;
   /** Changes that arrived while the snapshot or history was being read; undefined once live. */
   pending: Change[] | undefined;
   /** The revision the stream is consistent to once its queue is sent. */
@@ -126,9 +126,8 @@ export class WatchHub {
       spec,
       hooks,
       queue: [],
-      snapshot: undefined,
+      start: undefined,
       head: 0,
-      replayEnd: 0,
       pending: [],
       position: spec.startRevision,
       sent: spec.startRevision,
@@ -150,21 +149,20 @@ export class WatchHub {
       for (;;) {
         signal.throwIfAborted();
         if (w.failure) throw w.failure;
-        const lazy = w.snapshot;
+        const lazy = w.start;
         if (lazy !== undefined && w.head === lazy.at) {
-          const i = lazy.instances[lazy.next++];
-          if (lazy.next >= lazy.instances.length) w.snapshot = undefined;
-          if (i === undefined) continue;
-          yield snapshotMessage(i, lazy.stale);
+          const m = this.#nextOfStart(w, lazy);
+          if (m === undefined) continue;
+          yield m;
+          if (lazy.kind === "replay" && m.revision > w.sent) w.sent = m.revision;
           w.lastSentAt = Date.now();
           continue;
         }
         if (w.head < w.queue.length) {
           const m = w.queue[w.head++]!;
-          if (w.head === w.queue.length) {
+          if (w.head === w.queue.length && w.start === undefined) {
             w.queue = [];
             w.head = 0;
-            w.replayEnd = 0;
           }
           yield m;
           if (m.revision > w.sent && m.type !== WatchEventType.RESET) w.sent = m.revision;
@@ -192,14 +190,27 @@ export class WatchHub {
       if (changes === "compacted") {
         this.#reset(w);
         await this.#snapshot(w);
-      } else {
-        for (const c of changes) this.#deliver(w, c, {});
+      } else if (changes.length > 0 && !w.failure) {
+        w.start = { kind: "replay", changes, next: 0, at: w.queue.length };
+        w.position = changes.at(-1)!.revision;
+        w.wake();
       }
     }
     for (const c of w.pending ?? []) this.#deliver(w, c, {});
     w.pending = undefined;
-    // The replay is bounded by history-size; only what piles up after it counts against max-watch-queue.
-    w.replayEnd = w.queue.length;
+    this.#checkQueue(w);
+  }
+
+  /**
+   * Ends `w` when more than max-watch-queue events wait for it: changes queued while its snapshot or history was
+   * read, and every message queued after them. The lazy start itself holds references, not messages (see LazyStart).
+   */
+  #checkQueue(w: Watcher): boolean {
+    const waiting = w.queue.length - w.head + (w.pending?.length ?? 0);
+    if (waiting <= this.limits.maxWatchQueue) return false;
+    this.#end(w, limitReached("max-watch-queue", this.limits.maxWatchQueue, `the watcher fell behind; resume with start_revision=${w.sent}`));
+    this.metrics?.watcherCutOff();
+    return true;
   }
 
   #reset(w: Watcher): void {
@@ -213,7 +224,7 @@ export class WatchHub {
     // so a watcher that never reads holds references, not a copy of the snapshot (max-watch-queue
     // then bounds what piles up behind it).
     const instances = snap.instances.filter((i) => matches(w.spec.filter, i));
-    if (instances.length > 0) w.snapshot = { instances, next: 0, stale: snap.stale, at: w.queue.length };
+    if (instances.length > 0) w.start = { kind: "snapshot", instances, next: 0, stale: snap.stale, at: w.queue.length };
     w.queue.push(create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT_COMPLETE, revision: snap.revision, stale: snap.stale }));
     w.position = snap.revision;
     w.wake();
@@ -227,20 +238,44 @@ export class WatchHub {
     for (const set of [this.#byService.get(serviceKeyString(inst.namespace, inst.service)), this.#byNamespace.get(inst.namespace)]) {
       if (set === undefined) continue;
       for (const w of set) {
-        if (w.pending !== undefined) w.pending.push(change);
-        else queued += this.#deliver(w, change, cache);
+        if (w.pending !== undefined) {
+          w.pending.push(change);
+          this.#checkQueue(w);
+        } else queued += this.#deliver(w, change, cache);
       }
     }
     if (queued > 0) this.metrics?.eventsQueued(queued);
+  }
+
+  /** The next message of a lazy start, or undefined when its next item means nothing to `w`; drops it when used up. */
+  #nextOfStart(w: Watcher, lazy: LazyStart): WatchResponse | undefined {
+    if (lazy.kind === "snapshot") {
+      const i = lazy.instances[lazy.next++];
+      if (lazy.next >= lazy.instances.length) w.start = undefined;
+      return i === undefined ? undefined : snapshotMessage(i, lazy.stale);
+    }
+    const c = lazy.changes[lazy.next++];
+    if (lazy.next >= lazy.changes.length) w.start = undefined;
+    return c === undefined ? undefined : this.#messageFor(w, c, {});
   }
 
   /** Queues what `change` means to `w`, once; returns how many events were queued. */
   #deliver(w: Watcher, change: Change, cache: MessageCache): number {
     if (change.revision <= w.position || w.failure) return 0;
     w.position = change.revision;
+    const m = this.#messageFor(w, change, cache);
+    if (m === undefined) return 0;
+    w.queue.push(m);
+    // While priming, what piled up is checked at once when priming ends (see #prime).
+    if (w.pending !== undefined || !this.#checkQueue(w)) w.wake();
+    return 1;
+  }
+
+  /** What `change` means to `w`'s view, if anything. */
+  #messageFor(w: Watcher, change: Change, cache: MessageCache): WatchResponse | undefined {
     const inst = change.kind === "put" ? change.instance : change.prev;
     // History replay hands every change to every watcher; live dispatch is already scoped by the indexes.
-    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return 0;
+    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return undefined;
     const f = w.spec.filter;
     const before = change.prev !== undefined && matches(f, change.prev);
     let m: WatchResponse | undefined;
@@ -251,15 +286,7 @@ export class WatchHub {
     } else if (before) {
       m = message(cache, change.cause, change, change.prev, this.store);
     }
-    if (m === undefined) return 0;
-    w.queue.push(m);
-    if (w.pending === undefined && w.queue.length - Math.max(w.head, w.replayEnd) > this.limits.maxWatchQueue) {
-      this.#end(w, limitReached("max-watch-queue", this.limits.maxWatchQueue, `the watcher fell behind; resume with start_revision=${w.sent}`));
-      this.metrics?.watcherCutOff();
-      return 1;
-    }
-    w.wake();
-    return 1;
+    return m;
   }
 
   /** Ends a watch from the hub's side: frees its slot and its queue now, then tells the transport. */
@@ -268,7 +295,7 @@ export class WatchHub {
     w.failure = error;
     w.queue = [];
     w.head = 0;
-    w.snapshot = undefined;
+    w.start = undefined;
     w.pending = undefined;
     this.#remove(w);
     w.wake();
@@ -280,7 +307,7 @@ export class WatchHub {
     const interval = this.timing.watchProgressIntervalMs;
     let m: WatchResponse | undefined;
     for (const w of this.#all) {
-      if (w.pending !== undefined || w.head < w.queue.length || now - w.lastSentAt < interval) continue;
+      if (w.pending !== undefined || w.start !== undefined || w.head < w.queue.length || now - w.lastSentAt < interval) continue;
       m ??= create(WatchResponseSchema, { type: WatchEventType.PROGRESS, revision: this.#revision, stale: this.store.status().stale });
       if (this.#revision > w.position) w.position = this.#revision;
       w.queue.push(m);
