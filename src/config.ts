@@ -49,6 +49,12 @@ export interface Limits {
    * a policy the registry should inherit.
    */
   readonly maxStreamBufferBytes: number;
+  /**
+   * Most watchers one change is delivered to before the hub lets the event
+   * loop through; the rest follow in later slices, in order, so a Register or
+   * Heartbeat arriving during a large fan-out waits one slice, not the burst.
+   */
+  readonly maxWatchersPerFanoutSlice: number;
 }
 
 /** How leases and history behave. */
@@ -114,6 +120,7 @@ export const defaultLimits: Limits = {
   maxMessageBytes: 4 * 1024 * 1024,
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
   maxStreamBufferBytes: 16 * 1024,
+  maxWatchersPerFanoutSlice: 1_000,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -189,6 +196,7 @@ const limitHelp: Record<keyof Limits, string> = {
   maxMessageBytes: "largest request message (bytes)",
   maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
   maxStreamBufferBytes: "most response bytes queued on one stream before it counts as full",
+  maxWatchersPerFanoutSlice: "most watchers a change is delivered to before other work gets the event loop",
 };
 
 const timingHelp: Record<keyof Timing, string> = {

@@ -29,6 +29,21 @@ export interface WatchHooks {
    * not reading. The iterator throws the same error when next pulled.
    */
   readonly onEnd?: (error: RosterError) => void;
+  /**
+   * Writes a message straight to the stream when the transport is idle and
+   * has room (see `CallContext.offer`); the hub offers only what would be the
+   * very next message, so order is kept, and queues it when refused.
+   */
+  readonly offer?: (message: WatchResponse) => boolean;
+}
+
+/** One change on its way to the watchers that were open when it happened, a slice at a time. */
+interface FanOut {
+  readonly change: Change;
+  readonly watchers: Watcher[];
+  next: number;
+  readonly cache: MessageCache;
+  queued: number;
 }
 
 /**
@@ -56,6 +71,11 @@ interface Watcher {
   /** The revision of the last event handed to the client, for the resume hint. */
   sent: bigint;
   lastSentAt: number;
+  /**
+   * True from a yield until the transport pulls again: it holds a message it has not written yet, so nothing may be
+   * offered past it (the transport's own idle flag could still read true in the microtask gap).
+   */
+  yielding: boolean;
   failure: RosterError | undefined;
   wake: () => void;
 }
@@ -79,6 +99,9 @@ export class WatchHub {
   readonly #all = new Set<Watcher>();
   readonly #unsubscribe: () => void;
   readonly #progressTimer: NodeJS.Timeout;
+  /** Changes not yet delivered to every watcher, oldest first. */
+  readonly #fanOuts: FanOut[] = [];
+  #fanOutScheduled = false;
   #revision: bigint;
 
   constructor(
@@ -111,6 +134,7 @@ export class WatchHub {
   /** Stops the hub; open streams end when their signals abort. */
   close(): void {
     clearInterval(this.#progressTimer);
+    this.#fanOuts.length = 0;
     this.#unsubscribe();
   }
 
@@ -132,6 +156,7 @@ export class WatchHub {
       position: spec.startRevision,
       sent: spec.startRevision,
       lastSentAt: Date.now(),
+      yielding: false,
       failure: undefined,
       wake: () => {},
     };
@@ -149,32 +174,46 @@ export class WatchHub {
       for (;;) {
         signal.throwIfAborted();
         if (w.failure) throw w.failure;
-        const lazy = w.start;
-        if (lazy !== undefined && w.head === lazy.at) {
-          const m = this.#nextOfStart(w, lazy);
-          if (m === undefined) continue;
-          yield m;
-          if (lazy.kind === "replay" && m.revision > w.sent) w.sent = m.revision;
-          w.lastSentAt = Date.now();
+        const next = this.#take(w);
+        if (next === undefined) {
+          await new Promise<void>((resolve) => (wakeUp = resolve));
           continue;
         }
-        if (w.head < w.queue.length) {
-          const m = w.queue[w.head++]!;
-          if (w.head === w.queue.length && w.start === undefined) {
-            w.queue = [];
-            w.head = 0;
-          }
+        if (next === "skip") continue;
+        const [m, advances] = next;
+        // The transport waits for this very call, so a message it takes at once cannot overtake another: a backlog
+        // (snapshot, replay, a queue that built up) goes out in one synchronous run until the stream is full.
+        if (!w.hooks.offer?.(m)) {
+          w.yielding = true;
           yield m;
-          if (m.revision > w.sent && m.type !== WatchEventType.RESET) w.sent = m.revision;
-          w.lastSentAt = Date.now();
-          continue;
+          w.yielding = false;
         }
-        await new Promise<void>((resolve) => (wakeUp = resolve));
+        if (advances && m.revision > w.sent) w.sent = m.revision;
+        w.lastSentAt = Date.now();
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#remove(w);
     }
+  }
+
+  /**
+   * Takes the next message for `w` off its lazy start or its queue, with whether sending it advances the resume
+   * revision (a snapshot's instances and a RESET do not); "skip" when the start's next item means nothing to `w`.
+   */
+  #take(w: Watcher): [WatchResponse, boolean] | "skip" | undefined {
+    const lazy = w.start;
+    if (lazy !== undefined && w.head === lazy.at) {
+      const m = this.#nextOfStart(w, lazy);
+      return m === undefined ? "skip" : [m, lazy.kind === "replay"];
+    }
+    if (w.head === w.queue.length) return undefined;
+    const m = w.queue[w.head++]!;
+    if (w.head === w.queue.length && w.start === undefined) {
+      w.queue = [];
+      w.head = 0;
+    }
+    return [m, m.type !== WatchEventType.RESET];
   }
 
   async #prime(w: Watcher): Promise<void> {
@@ -233,18 +272,43 @@ export class WatchHub {
   #dispatch(change: Change): void {
     this.#revision = change.revision;
     const inst = change.kind === "put" ? change.instance : change.prev;
-    const cache: MessageCache = {};
-    let queued = 0;
+    // The watchers open now; one that opens later reads a snapshot or history that already holds this change.
+    const watchers: Watcher[] = [];
     for (const set of [this.#byService.get(serviceKeyString(inst.namespace, inst.service)), this.#byNamespace.get(inst.namespace)]) {
-      if (set === undefined) continue;
-      for (const w of set) {
-        if (w.pending !== undefined) {
-          w.pending.push(change);
-          this.#checkQueue(w);
-        } else queued += this.#deliver(w, change, cache);
-      }
+      if (set !== undefined) for (const w of set) watchers.push(w);
     }
-    if (queued > 0) this.metrics?.eventsQueued(queued);
+    if (watchers.length === 0) return;
+    this.#fanOuts.push({ change, watchers, next: 0, cache: {}, queued: 0 });
+    if (!this.#fanOutScheduled) this.#fanOut();
+  }
+
+  /**
+   * Delivers pending changes, oldest first, to at most max-watchers-per-fanout-slice watchers, then lets the event
+   * loop through and goes on: a large fan-out does not hold up the calls that arrive during it. Every watcher still
+   * gets its changes in revision order, since a later change waits for the earlier one to reach everybody.
+   */
+  #fanOut(): void {
+    this.#fanOutScheduled = false;
+    let budget = this.limits.maxWatchersPerFanoutSlice;
+    for (;;) {
+      const job = this.#fanOuts[0];
+      if (job === undefined) return;
+      while (job.next < job.watchers.length) {
+        if (budget-- === 0) {
+          this.#fanOutScheduled = true;
+          setImmediate(() => this.#fanOut());
+          return;
+        }
+        const w = job.watchers[job.next++]!;
+        if (w.failure || !this.#all.has(w)) continue;
+        if (w.pending !== undefined) {
+          w.pending.push(job.change);
+          this.#checkQueue(w);
+        } else job.queued += this.#deliver(w, job.change, job.cache);
+      }
+      this.#fanOuts.shift();
+      if (job.queued > 0) this.metrics?.eventsQueued(job.queued);
+    }
   }
 
   /** The next message of a lazy start, or undefined when its next item means nothing to `w`; drops it when used up. */
@@ -265,6 +329,11 @@ export class WatchHub {
     w.position = change.revision;
     const m = this.#messageFor(w, change, cache);
     if (m === undefined) return 0;
+    if (!w.yielding && w.head === w.queue.length && w.start === undefined && w.pending === undefined && w.hooks.offer?.(m)) {
+      if (m.revision > w.sent) w.sent = m.revision;
+      w.lastSentAt = Date.now();
+      return 1;
+    }
     w.queue.push(m);
     // While priming, what piled up is checked at once when priming ends (see #prime).
     if (w.pending !== undefined || !this.#checkQueue(w)) w.wake();
@@ -303,6 +372,8 @@ export class WatchHub {
   }
 
   #progress(): void {
+    // A marker claims the watcher has every change up to the hub's revision: not while some are still on their way.
+    if (this.#fanOuts.length > 0) return;
     const now = Date.now();
     const interval = this.timing.watchProgressIntervalMs;
     let m: WatchResponse | undefined;

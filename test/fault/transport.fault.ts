@@ -59,19 +59,13 @@ function paddedResolve(size: number): Buffer {
   return Buffer.concat([Buffer.from([0x12, 3, 0x70, 0x61, 0x79, 122, ...varint]), Buffer.alloc(pad, 0x61)]);
 }
 
-// On Node 22 and later the snapshot row still fails on RSS, though the retained heap per stuck watcher is a few KiB:
-// V8 there grows the young generation further under the allocation burst of 500 snapshots (with
-// --max-semi-space-size=8 the same run grows 34 MiB). It runs there with `npm run test:fault:open` until the watch
-// delivery stops allocating per event (issue 10).
-const openOnThisNode = Number(process.versions.node.split(".")[0]) >= 22 ? "[open: issue 8, Node >= 22 young-generation growth] " : "";
-
 describe("Faults from watchers that never read their snapshot (SEMANTICS 4.3)", function () {
   cleanUpAfterEach();
 
   // Measured today: live heap from 17 to 614 MiB (~1.2 MiB per stuck watcher). A bounded design keeps at most one
   // flow-control window (64 KiB) plus a bounded queue per watcher: 500 × 64 KiB = 32 MiB; 100 MiB of RSS leaves room for
   // allocator slack and still fails the unbounded case by a factor of 6. RSS, since the node exposes no heap metric.
-  it(`${openOnThisNode}4.3 500 watchers that never read their snapshot of 2,000 instances: server RSS growth < 100 MiB`, async () => {
+  it(`4.3 500 watchers that never read their snapshot of 2,000 instances: server RSS growth < 100 MiB`, async () => {
     node = await spawnRoster({});
     const client = clientFor(node.url);
     for (let i = 0; i < 2000; i += 100) {

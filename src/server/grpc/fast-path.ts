@@ -92,7 +92,11 @@ export class GrpcFastPath {
       controller.abort(reason);
       reply.reset(reason);
     };
-    const call: CallContext = { signal: controller.signal, connection: stream.session, end };
+    // True while the server-streaming loop below waits for the handler's next message: only then may a message
+    // be written past the handler without reordering what it yields.
+    let idle = false;
+    const offer = (m: object) => idle && !controller.signal.aborted && reply.offer(envelopeOf(route.output, m));
+    const call: CallContext = { signal: controller.signal, connection: stream.session, end, offer };
     this.#calls.add(controller);
     const onClose = () => controller.abort(cancelled("the client cancelled the call"));
     stream.once("close", onClose);
@@ -122,7 +126,19 @@ export class GrpcFastPath {
         }
         case "server_streaming": {
           const events = route.handler(decodeRequest(route.method.input, await request.single()), call) as AsyncIterable<object>;
-          for await (const m of events) await reply.send(envelopeOf(route.output, m), controller.signal);
+          const it = events[Symbol.asyncIterator]();
+          try {
+            for (;;) {
+              idle = true;
+              const r = await it.next();
+              idle = false;
+              if (r.done) break;
+              await reply.send(envelopeOf(route.output, r.value), controller.signal);
+            }
+          } finally {
+            idle = false;
+            await it.return?.();
+          }
           break;
         }
         default:

@@ -74,6 +74,14 @@ export class Reply {
     signal.throwIfAborted();
   }
 
+  /** Writes one envelope at once when nothing waits and the stream has room (see `CallContext.offer`); false leaves it to `send`. */
+  offer(envelope: Buffer): boolean {
+    if (this.#waiting || this.#ended || this.stream.destroyed || this.stream.writableLength > this.maxBufferedBytes) return false;
+    this.#headers();
+    this.stream.write(envelope);
+    return true;
+  }
+
   /** Ends the call with a status: trailers after the messages, or a trailers-only answer. */
   end(error: ConnectError | undefined): void {
     if (this.#ended || this.stream.destroyed || this.stream.closed) return;
