@@ -120,7 +120,7 @@ export const defaultLimits: Limits = {
   maxMessageBytes: 4 * 1024 * 1024,
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
   maxStreamBufferBytes: 16 * 1024,
-  maxWatchersPerFanoutSlice: 1_000,
+  maxWatchersPerFanoutSlice: 250,
 };
 
 /** The timing a server uses unless told otherwise. */

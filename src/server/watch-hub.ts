@@ -76,6 +76,8 @@ interface Watcher {
    * offered past it (the transport's own idle flag could still read true in the microtask gap).
    */
   yielding: boolean;
+  /** Left the hub (ended, cancelled, closed): fan-outs still holding it skip it. */
+  closed: boolean;
   failure: RosterError | undefined;
   wake: () => void;
 }
@@ -102,6 +104,8 @@ export class WatchHub {
   /** Changes not yet delivered to every watcher, oldest first. */
   readonly #fanOuts: FanOut[] = [];
   #fanOutScheduled = false;
+  /** Date.now() read once per fan-out slice: progress markers only need it to within a slice. */
+  #sliceNow = Date.now();
   #revision: bigint;
 
   constructor(
@@ -157,6 +161,7 @@ export class WatchHub {
       sent: spec.startRevision,
       lastSentAt: Date.now(),
       yielding: false,
+      closed: false,
       failure: undefined,
       wake: () => {},
     };
@@ -289,6 +294,7 @@ export class WatchHub {
    */
   #fanOut(): void {
     this.#fanOutScheduled = false;
+    this.#sliceNow = Date.now();
     let budget = this.limits.maxWatchersPerFanoutSlice;
     for (;;) {
       const job = this.#fanOuts[0];
@@ -300,7 +306,7 @@ export class WatchHub {
           return;
         }
         const w = job.watchers[job.next++]!;
-        if (w.failure || !this.#all.has(w)) continue;
+        if (w.failure || w.closed) continue;
         if (w.pending !== undefined) {
           w.pending.push(job.change);
           this.#checkQueue(w);
@@ -331,7 +337,7 @@ export class WatchHub {
     if (m === undefined) return 0;
     if (!w.yielding && w.head === w.queue.length && w.start === undefined && w.pending === undefined && w.hooks.offer?.(m)) {
       if (m.revision > w.sent) w.sent = m.revision;
-      w.lastSentAt = Date.now();
+      w.lastSentAt = this.#sliceNow;
       return 1;
     }
     w.queue.push(m);
@@ -397,6 +403,7 @@ export class WatchHub {
   }
 
   #remove(w: Watcher): void {
+    w.closed = true;
     const { namespace, service } = w.spec;
     const [index, key] = service === undefined ? [this.#byNamespace, namespace] : [this.#byService, serviceKeyString(namespace, service)];
     const set = index.get(key);
