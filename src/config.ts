@@ -42,6 +42,19 @@ export interface Limits {
   readonly maxMessageBytes: number;
   /** Most bytes of partly received request messages held for one connection, over all its streams. */
   readonly maxBufferedRequestBytesPerConnection: number;
+  /**
+   * Most response bytes queued on one stream, not yet taken by the client,
+   * before the stream counts as full and its producer waits. Our own bound:
+   * Node's stream buffer (16 KiB up to Node 20, 64 KiB from Node 22) is not
+   * a policy the registry should inherit.
+   */
+  readonly maxStreamBufferBytes: number;
+  /**
+   * Most watchers one change is delivered to before the hub lets the event
+   * loop through; the rest follow in later slices, in order, so a Register or
+   * Heartbeat arriving during a large fan-out waits one slice, not the burst.
+   */
+  readonly maxWatchersPerFanoutSlice: number;
 }
 
 /** How leases and history behave. */
@@ -126,6 +139,8 @@ export const defaultLimits: Limits = {
   maxWatchQueue: 10_000,
   maxMessageBytes: 4 * 1024 * 1024,
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
+  maxStreamBufferBytes: 16 * 1024,
+  maxWatchersPerFanoutSlice: 250,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -219,6 +234,8 @@ const limitHelp: Record<keyof Limits, string> = {
   maxWatchQueue: "events queued per watcher before it is cut off",
   maxMessageBytes: "largest request message (bytes)",
   maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
+  maxStreamBufferBytes: "most response bytes queued on one stream before it counts as full",
+  maxWatchersPerFanoutSlice: "most watchers a change is delivered to before other work gets the event loop",
 };
 
 const timingHelp: Record<keyof Timing, string> = {

@@ -19,6 +19,17 @@ export interface CallContext {
    * message (the watch hub does both).
    */
   readonly end: (reason: unknown) => void;
+  /**
+   * Streaming calls only, and only on a front end that can: writes `message`
+   * (a response message of the call) to the stream at once, outside the
+   * handler's iteration, and returns true, when the front end is idle (it
+   * has sent everything the handler yielded and waits for the next) and the
+   * stream has room. Otherwise returns false and the producer yields the
+   * message in order as usual. Why: a fan-out to thousands of idle watchers
+   * then costs one encoded-once buffer write per stream, not a promise chain
+   * through the handler's async generator per event per watcher.
+   */
+  readonly offer?: (message: object) => boolean;
 }
 
 /** The context key under which each Connect request carries its connection (HTTP/2 session or socket). */

@@ -134,7 +134,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
         const namespace = validateNamespace(req.namespace, limits);
         const service = req.service === "" ? undefined : validateService(req.service, limits);
         const filter = validateFilter(req.filter, limits);
-        yield* hub.watch({ namespace, service, filter, startRevision: req.startRevision }, call.signal, { onEnd: (error) => call.end(error) });
+        yield* hub.watch({ namespace, service, filter, startRevision: req.startRevision }, call.signal, { onEnd: (error) => call.end(error), ...(call.offer ? { offer: call.offer } : {}) });
       } finally {
         release();
       }

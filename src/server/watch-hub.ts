@@ -29,26 +29,41 @@ export interface WatchHooks {
    * not reading. The iterator throws the same error when next pulled.
    */
   readonly onEnd?: (error: RosterError) => void;
+  /**
+   * Writes a message straight to the stream when the transport is idle and
+   * has room (see `CallContext.offer`); the hub offers only what would be the
+   * very next message, so order is kept, and queues it when refused.
+   */
+  readonly offer?: (message: WatchResponse) => boolean;
 }
 
-/** The snapshot instances still to send, turned into messages only as the stream drains. */
-interface LazySnapshot {
-  readonly instances: InstanceRecord[];
+/** One change on its way to the watchers that were open when it happened, a slice at a time. */
+interface FanOut {
+  readonly change: Change;
+  readonly watchers: Watcher[];
   next: number;
-  readonly stale: boolean;
-  /** Index of `queue` before which they go. */
-  readonly at: number;
+  readonly cache: MessageCache;
+  queued: number;
 }
+
+/**
+ * What a watch starts with, still to send, turned into messages only as the
+ * stream drains: the snapshot's instances, or the history replay's changes.
+ * Both are references shared with the store, so a watcher that never reads
+ * holds pointers, not messages; max-watch-queue bounds what piles up behind.
+ */
+type LazyStart =
+  | { readonly kind: "snapshot"; readonly instances: readonly InstanceRecord[]; next: number; readonly stale: boolean; readonly at: number }
+  | { readonly kind: "replay"; readonly changes: readonly Change[]; next: number; readonly at: number };
 
 interface Watcher {
   readonly spec: WatchSpec;
   readonly hooks: WatchHooks;
   queue: WatchResponse[];
-  snapshot: LazySnapshot | undefined;
+  /** Goes before index `at` of `queue`. */
+  start: LazyStart | undefined;
   /** Index of the next message of `queue` to send; messages before it are sent. */
   head: number;
-  /** Messages of `queue` before this index are the snapshot or history replay, which max-watch-queue does not count. */
-  replayEnd: number;
   /** Changes that arrived while the snapshot or history was being read; undefined once live. */
   pending: Change[] | undefined;
   /** The revision the stream is consistent to once its queue is sent. */
@@ -56,6 +71,13 @@ interface Watcher {
   /** The revision of the last event handed to the client, for the resume hint. */
   sent: bigint;
   lastSentAt: number;
+  /**
+   * True from a yield until the transport pulls again: it holds a message it has not written yet, so nothing may be
+   * offered past it (the transport's own idle flag could still read true in the microtask gap).
+   */
+  yielding: boolean;
+  /** Left the hub (ended, cancelled, closed): fan-outs still holding it skip it. */
+  closed: boolean;
   failure: RosterError | undefined;
   wake: () => void;
 }
@@ -79,6 +101,11 @@ export class WatchHub {
   readonly #all = new Set<Watcher>();
   readonly #unsubscribe: () => void;
   readonly #progressTimer: NodeJS.Timeout;
+  /** Changes not yet delivered to every watcher, oldest first. */
+  readonly #fanOuts: FanOut[] = [];
+  #fanOutScheduled = false;
+  /** Date.now() read once per fan-out slice: progress markers only need it to within a slice. */
+  #sliceNow = Date.now();
   #revision: bigint;
 
   constructor(
@@ -111,6 +138,7 @@ export class WatchHub {
   /** Stops the hub; open streams end when their signals abort. */
   close(): void {
     clearInterval(this.#progressTimer);
+    this.#fanOuts.length = 0;
     this.#unsubscribe();
   }
 
@@ -126,13 +154,14 @@ export class WatchHub {
       spec,
       hooks,
       queue: [],
-      snapshot: undefined,
+      start: undefined,
       head: 0,
-      replayEnd: 0,
       pending: [],
       position: spec.startRevision,
       sent: spec.startRevision,
       lastSentAt: Date.now(),
+      yielding: false,
+      closed: false,
       failure: undefined,
       wake: () => {},
     };
@@ -150,33 +179,46 @@ export class WatchHub {
       for (;;) {
         signal.throwIfAborted();
         if (w.failure) throw w.failure;
-        const lazy = w.snapshot;
-        if (lazy !== undefined && w.head === lazy.at) {
-          const i = lazy.instances[lazy.next++];
-          if (lazy.next >= lazy.instances.length) w.snapshot = undefined;
-          if (i === undefined) continue;
-          yield create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale: lazy.stale });
-          w.lastSentAt = Date.now();
+        const next = this.#take(w);
+        if (next === undefined) {
+          await new Promise<void>((resolve) => (wakeUp = resolve));
           continue;
         }
-        if (w.head < w.queue.length) {
-          const m = w.queue[w.head++]!;
-          if (w.head === w.queue.length) {
-            w.queue = [];
-            w.head = 0;
-            w.replayEnd = 0;
-          }
+        if (next === "skip") continue;
+        const [m, advances] = next;
+        // The transport waits for this very call, so a message it takes at once cannot overtake another: a backlog
+        // (snapshot, replay, a queue that built up) goes out in one synchronous run until the stream is full.
+        if (!w.hooks.offer?.(m)) {
+          w.yielding = true;
           yield m;
-          if (m.revision > w.sent && m.type !== WatchEventType.RESET) w.sent = m.revision;
-          w.lastSentAt = Date.now();
-          continue;
+          w.yielding = false;
         }
-        await new Promise<void>((resolve) => (wakeUp = resolve));
+        if (advances && m.revision > w.sent) w.sent = m.revision;
+        w.lastSentAt = Date.now();
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#remove(w);
     }
+  }
+
+  /**
+   * Takes the next message for `w` off its lazy start or its queue, with whether sending it advances the resume
+   * revision (a snapshot's instances and a RESET do not); "skip" when the start's next item means nothing to `w`.
+   */
+  #take(w: Watcher): [WatchResponse, boolean] | "skip" | undefined {
+    const lazy = w.start;
+    if (lazy !== undefined && w.head === lazy.at) {
+      const m = this.#nextOfStart(w, lazy);
+      return m === undefined ? "skip" : [m, lazy.kind === "replay"];
+    }
+    if (w.head === w.queue.length) return undefined;
+    const m = w.queue[w.head++]!;
+    if (w.head === w.queue.length && w.start === undefined) {
+      w.queue = [];
+      w.head = 0;
+    }
+    return [m, m.type !== WatchEventType.RESET];
   }
 
   async #prime(w: Watcher): Promise<void> {
@@ -192,14 +234,27 @@ export class WatchHub {
       if (changes === "compacted") {
         this.#reset(w);
         await this.#snapshot(w);
-      } else {
-        for (const c of changes) this.#deliver(w, c, {});
+      } else if (changes.length > 0 && !w.failure) {
+        w.start = { kind: "replay", changes, next: 0, at: w.queue.length };
+        w.position = changes.at(-1)!.revision;
+        w.wake();
       }
     }
     for (const c of w.pending ?? []) this.#deliver(w, c, {});
     w.pending = undefined;
-    // The replay is bounded by history-size; only what piles up after it counts against max-watch-queue.
-    w.replayEnd = w.queue.length;
+    this.#checkQueue(w);
+  }
+
+  /**
+   * Ends `w` when more than max-watch-queue events wait for it: changes queued while its snapshot or history was
+   * read, and every message queued after them. The lazy start itself holds references, not messages (see LazyStart).
+   */
+  #checkQueue(w: Watcher): boolean {
+    const waiting = w.queue.length - w.head + (w.pending?.length ?? 0);
+    if (waiting <= this.limits.maxWatchQueue) return false;
+    this.#end(w, limitReached("max-watch-queue", this.limits.maxWatchQueue, `the watcher fell behind; resume with start_revision=${w.sent}`));
+    this.metrics?.watcherCutOff();
+    return true;
   }
 
   #reset(w: Watcher): void {
@@ -213,7 +268,7 @@ export class WatchHub {
     // so a watcher that never reads holds references, not a copy of the snapshot (max-watch-queue
     // then bounds what piles up behind it).
     const instances = snap.instances.filter((i) => matches(w.spec.filter, i));
-    if (instances.length > 0) w.snapshot = { instances, next: 0, stale: snap.stale, at: w.queue.length };
+    if (instances.length > 0) w.start = { kind: "snapshot", instances, next: 0, stale: snap.stale, at: w.queue.length };
     w.queue.push(create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT_COMPLETE, revision: snap.revision, stale: snap.stale }));
     w.position = snap.revision;
     w.wake();
@@ -222,25 +277,80 @@ export class WatchHub {
   #dispatch(change: Change): void {
     this.#revision = change.revision;
     const inst = change.kind === "put" ? change.instance : change.prev;
-    const cache: MessageCache = {};
-    let queued = 0;
+    // The watchers open now; one that opens later reads a snapshot or history that already holds this change.
+    const watchers: Watcher[] = [];
     for (const set of [this.#byService.get(serviceKeyString(inst.namespace, inst.service)), this.#byNamespace.get(inst.namespace)]) {
-      if (set === undefined) continue;
-      for (const w of set) {
-        if (w.pending !== undefined) w.pending.push(change);
-        else queued += this.#deliver(w, change, cache);
-      }
+      if (set !== undefined) for (const w of set) watchers.push(w);
     }
-    if (queued > 0) this.metrics?.eventsQueued(queued);
+    if (watchers.length === 0) return;
+    this.#fanOuts.push({ change, watchers, next: 0, cache: {}, queued: 0 });
+    if (!this.#fanOutScheduled) this.#fanOut();
+  }
+
+  /**
+   * Delivers pending changes, oldest first, to at most max-watchers-per-fanout-slice watchers, then lets the event
+   * loop through and goes on: a large fan-out does not hold up the calls that arrive during it. Every watcher still
+   * gets its changes in revision order, since a later change waits for the earlier one to reach everybody.
+   */
+  #fanOut(): void {
+    this.#fanOutScheduled = false;
+    this.#sliceNow = Date.now();
+    let budget = this.limits.maxWatchersPerFanoutSlice;
+    for (;;) {
+      const job = this.#fanOuts[0];
+      if (job === undefined) return;
+      while (job.next < job.watchers.length) {
+        if (budget-- === 0) {
+          this.#fanOutScheduled = true;
+          setImmediate(() => this.#fanOut());
+          return;
+        }
+        const w = job.watchers[job.next++]!;
+        if (w.failure || w.closed) continue;
+        if (w.pending !== undefined) {
+          w.pending.push(job.change);
+          this.#checkQueue(w);
+        } else job.queued += this.#deliver(w, job.change, job.cache);
+      }
+      this.#fanOuts.shift();
+      if (job.queued > 0) this.metrics?.eventsQueued(job.queued);
+    }
+  }
+
+  /** The next message of a lazy start, or undefined when its next item means nothing to `w`; drops it when used up. */
+  #nextOfStart(w: Watcher, lazy: LazyStart): WatchResponse | undefined {
+    if (lazy.kind === "snapshot") {
+      const i = lazy.instances[lazy.next++];
+      if (lazy.next >= lazy.instances.length) w.start = undefined;
+      return i === undefined ? undefined : snapshotMessage(i, lazy.stale);
+    }
+    const c = lazy.changes[lazy.next++];
+    if (lazy.next >= lazy.changes.length) w.start = undefined;
+    return c === undefined ? undefined : this.#messageFor(w, c, {});
   }
 
   /** Queues what `change` means to `w`, once; returns how many events were queued. */
   #deliver(w: Watcher, change: Change, cache: MessageCache): number {
     if (change.revision <= w.position || w.failure) return 0;
     w.position = change.revision;
+    const m = this.#messageFor(w, change, cache);
+    if (m === undefined) return 0;
+    if (!w.yielding && w.head === w.queue.length && w.start === undefined && w.pending === undefined && w.hooks.offer?.(m)) {
+      if (m.revision > w.sent) w.sent = m.revision;
+      w.lastSentAt = this.#sliceNow;
+      return 1;
+    }
+    w.queue.push(m);
+    // While priming, what piled up is checked at once when priming ends (see #prime).
+    if (w.pending !== undefined || !this.#checkQueue(w)) w.wake();
+    return 1;
+  }
+
+  /** What `change` means to `w`'s view, if anything. */
+  #messageFor(w: Watcher, change: Change, cache: MessageCache): WatchResponse | undefined {
     const inst = change.kind === "put" ? change.instance : change.prev;
     // History replay hands every change to every watcher; live dispatch is already scoped by the indexes.
-    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return 0;
+    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return undefined;
     const f = w.spec.filter;
     const before = change.prev !== undefined && matches(f, change.prev);
     let m: WatchResponse | undefined;
@@ -251,15 +361,7 @@ export class WatchHub {
     } else if (before) {
       m = message(cache, change.cause, change, change.prev, this.store);
     }
-    if (m === undefined) return 0;
-    w.queue.push(m);
-    if (w.pending === undefined && w.queue.length - Math.max(w.head, w.replayEnd) > this.limits.maxWatchQueue) {
-      this.#end(w, limitReached("max-watch-queue", this.limits.maxWatchQueue, `the watcher fell behind; resume with start_revision=${w.sent}`));
-      this.metrics?.watcherCutOff();
-      return 1;
-    }
-    w.wake();
-    return 1;
+    return m;
   }
 
   /** Ends a watch from the hub's side: frees its slot and its queue now, then tells the transport. */
@@ -268,7 +370,7 @@ export class WatchHub {
     w.failure = error;
     w.queue = [];
     w.head = 0;
-    w.snapshot = undefined;
+    w.start = undefined;
     w.pending = undefined;
     this.#remove(w);
     w.wake();
@@ -276,11 +378,13 @@ export class WatchHub {
   }
 
   #progress(): void {
+    // A marker claims the watcher has every change up to the hub's revision: not while some are still on their way.
+    if (this.#fanOuts.length > 0) return;
     const now = Date.now();
     const interval = this.timing.watchProgressIntervalMs;
     let m: WatchResponse | undefined;
     for (const w of this.#all) {
-      if (w.pending !== undefined || w.head < w.queue.length || now - w.lastSentAt < interval) continue;
+      if (w.pending !== undefined || w.start !== undefined || w.head < w.queue.length || now - w.lastSentAt < interval) continue;
       m ??= create(WatchResponseSchema, { type: WatchEventType.PROGRESS, revision: this.#revision, stale: this.store.status().stale });
       if (this.#revision > w.position) w.position = this.#revision;
       w.queue.push(m);
@@ -299,6 +403,7 @@ export class WatchHub {
   }
 
   #remove(w: Watcher): void {
+    w.closed = true;
     const { namespace, service } = w.spec;
     const [index, key] = service === undefined ? [this.#byNamespace, namespace] : [this.#byService, serviceKeyString(namespace, service)];
     const set = index.get(key);
@@ -306,6 +411,20 @@ export class WatchHub {
     if (set?.size === 0) index.delete(key);
     this.#all.delete(w);
   }
+}
+
+// Records are immutable (a change replaces them), so every watcher whose snapshot holds one shares one
+// message, and the transport's per-message envelope cache encodes it once for all of them.
+const snapshotMessages = { fresh: new WeakMap<InstanceRecord, WatchResponse>(), stale: new WeakMap<InstanceRecord, WatchResponse>() };
+
+function snapshotMessage(i: InstanceRecord, stale: boolean): WatchResponse {
+  const cache = stale ? snapshotMessages.stale : snapshotMessages.fresh;
+  let m = cache.get(i);
+  if (m === undefined) {
+    m = create(WatchResponseSchema, { type: WatchEventType.ADDED, revision: i.modRevision, instance: instanceToProto(i), stale });
+    cache.set(i, m);
+  }
+  return m;
 }
 
 type EventKind = "added" | "updated" | "unmatched" | "expired" | "deregistered";

@@ -16,15 +16,10 @@ function cleanUpAfterEach(): void {
   });
 }
 
-// On Node 22 and later (Node 24 in CI) these two rows still fail: the server never sees backpressure from a
-// client that stops reading (larger default stream buffers), so the watch queue never reaches its bound. They stay
-// strict and run there with `npm run test:fault:open`, out of the CI run, until issue 8 fixes the transport.
-const openOnThisNode = Number(process.versions.node.split(".")[0]) >= 22 ? "[open: issue 8, Node >= 22 hides backpressure] " : "";
-
 describe("Faults from clients that stop reading (SEMANTICS 4.3)", function () {
   cleanUpAfterEach();
 
-  it(`${openOnThisNode}4.3 2,000 watchers that stop reading, --max-watch-queue 500: every cut-off stream ends, the watcher count returns to ~0, new watchers connect`, async () => {
+  it(`4.3 2,000 watchers that stop reading, --max-watch-queue 500: every cut-off stream ends, the watcher count returns to ~0, new watchers connect`, async () => {
     node = await spawnRoster({ "max-watch-queue": 500 });
     const client = clientFor(node.url);
     stuck = openStuckWatchers(node.url, "pay", 2000);
@@ -70,7 +65,7 @@ describe("Faults from watchers that never read their snapshot (SEMANTICS 4.3)", 
   // Measured today: live heap from 17 to 614 MiB (~1.2 MiB per stuck watcher). A bounded design keeps at most one
   // flow-control window (64 KiB) plus a bounded queue per watcher: 500 × 64 KiB = 32 MiB; 100 MiB of RSS leaves room for
   // allocator slack and still fails the unbounded case by a factor of 6. RSS, since the node exposes no heap metric.
-  it(`${openOnThisNode}4.3 500 watchers that never read their snapshot of 2,000 instances: server RSS growth < 100 MiB`, async () => {
+  it(`4.3 500 watchers that never read their snapshot of 2,000 instances: server RSS growth < 100 MiB`, async () => {
     node = await spawnRoster({});
     const client = clientFor(node.url);
     for (let i = 0; i < 2000; i += 100) {

@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMessage, DescMethod } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { RegistryService } from "../../../gen/roster/v1/registry_pb.js";
+import { defaultLimits } from "../../config.js";
 import { RosterError, cancelled, toConnectError } from "../../errors.js";
 import type { CallContext } from "../call-context.js";
 import { encodeMessage } from "../convert.js";
@@ -49,6 +50,8 @@ export class GrpcFastPath {
     handlers: RegistryHandlers,
     readonly maxMessageBytes: number,
     readonly budget: RequestByteBudget,
+    /** max-stream-buffer-bytes (see `Reply`). */
+    readonly maxStreamBufferBytes: number = defaultLimits.maxStreamBufferBytes,
   ) {
     for (const method of RegistryService.methods) {
       const handler = (handlers as unknown as Record<string, Route["handler"]>)[method.localName]!.bind(handlers);
@@ -83,13 +86,17 @@ export class GrpcFastPath {
 
   async #serve(stream: http2.ServerHttp2Stream, res: http2.Http2ServerResponse, route: Route, timeout: string | undefined): Promise<void> {
     const controller = new AbortController();
-    const reply = new Reply(stream, res);
+    const reply = new Reply(stream, res, this.maxStreamBufferBytes);
     const end = (reason: unknown) => {
       if (!reply.stuck) return;
       controller.abort(reason);
       reply.reset(reason);
     };
-    const call: CallContext = { signal: controller.signal, connection: stream.session, end };
+    // True while the server-streaming loop below waits for the handler's next message: only then may a message
+    // be written past the handler without reordering what it yields.
+    let idle = false;
+    const offer = (m: object) => idle && !controller.signal.aborted && reply.offer(envelopeOf(route.output, m));
+    const call: CallContext = { signal: controller.signal, connection: stream.session, end, offer };
     this.#calls.add(controller);
     const onClose = () => controller.abort(cancelled("the client cancelled the call"));
     stream.once("close", onClose);
@@ -119,7 +126,19 @@ export class GrpcFastPath {
         }
         case "server_streaming": {
           const events = route.handler(decodeRequest(route.method.input, await request.single()), call) as AsyncIterable<object>;
-          for await (const m of events) await reply.send(envelopeOf(route.output, m), controller.signal);
+          const it = events[Symbol.asyncIterator]();
+          try {
+            for (;;) {
+              idle = true;
+              const r = await it.next();
+              idle = false;
+              if (r.done) break;
+              await reply.send(envelopeOf(route.output, r.value), controller.signal);
+            }
+          } finally {
+            idle = false;
+            await it.return?.();
+          }
           break;
         }
         default:

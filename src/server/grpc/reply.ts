@@ -22,9 +22,15 @@ export class Reply {
   #headersSent = false;
   #ended = false;
   #waiting = false;
+  /**
+   * @param maxBufferedBytes Bytes queued on the stream (not yet taken by the client) past which a send waits:
+   *   max-stream-buffer-bytes. Fullness is judged by `writableLength` against this bound, not by `write()`'s
+   *   return, which on Node >= 22 (64 KiB default buffers) stays true long after the client stopped reading.
+   */
   constructor(
     readonly stream: http2.ServerHttp2Stream,
     readonly res: http2.Http2ServerResponse,
+    readonly maxBufferedBytes: number,
   ) {}
 
   /** True while a message waits for a client that is not taking what was sent. */
@@ -32,28 +38,48 @@ export class Reply {
     return this.#waiting;
   }
 
-  /** Writes one envelope; waits while the stream is full, until it drains or `signal` aborts (then throws its reason). */
+  /**
+   * Writes one envelope (or several framed back to back); when more than
+   * `maxBufferedBytes` are then queued on the stream, waits until the client
+   * has taken them, the stream closes or `signal` aborts (then throws its reason).
+   */
   async send(envelope: Buffer, signal: AbortSignal): Promise<void> {
     this.#headers();
     if (this.stream.destroyed) throw signal.reason ?? cancelled("the stream closed");
-    if (this.stream.write(envelope)) return;
+    let flushed = false;
+    let wake: (() => void) | undefined;
+    // A write's callback runs once HTTP/2 has sent its bytes (flow control permitting), so every earlier write is out too.
+    this.stream.write(envelope, () => {
+      flushed = true;
+      wake?.();
+    });
+    if (this.stream.writableLength <= this.maxBufferedBytes) return;
     this.#waiting = true;
     try {
       await new Promise<void>((resolve) => {
         const done = () => {
-          this.stream.off("drain", done);
           this.stream.off("close", done);
           signal.removeEventListener("abort", done);
           resolve();
         };
-        this.stream.once("drain", done);
+        if (flushed) return done();
+        wake = done;
         this.stream.once("close", done);
         signal.addEventListener("abort", done, { once: true });
       });
     } finally {
+      wake = undefined;
       this.#waiting = false;
     }
     signal.throwIfAborted();
+  }
+
+  /** Writes one envelope at once when nothing waits and the stream has room (see `CallContext.offer`); false leaves it to `send`. */
+  offer(envelope: Buffer): boolean {
+    if (this.#waiting || this.#ended || this.stream.destroyed || this.stream.writableLength > this.maxBufferedBytes) return false;
+    this.#headers();
+    this.stream.write(envelope);
+    return true;
   }
 
   /** Ends the call with a status: trailers after the messages, or a trailers-only answer. */

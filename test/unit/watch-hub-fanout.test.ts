@@ -1,0 +1,78 @@
+import { strict as assert } from "node:assert";
+import { WatchEventType, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
+import { resolveConfig } from "../../src/config.js";
+import { WatchHub } from "../../src/server/watch-hub.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+
+const config = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 10 } });
+const anyFilter = { tags: [], metadata: {}, zone: "" };
+const turn = () => new Promise((r) => setImmediate(r));
+
+function register(store: MemoryStore, id: string) {
+  return store.register({ namespace: "default", service: "s", id, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0 });
+}
+
+type Opened = Awaited<ReturnType<typeof open>>;
+
+/** A watcher of service s whose transport takes what the hub offers while `accept()` says so; it pulls once, as an idle transport waits. */
+function open(hub: WatchHub, accept: () => boolean) {
+  const offered: WatchResponse[] = [];
+  const controller = new AbortController();
+  const it = hub.watch({ namespace: "default", service: "s", filter: anyFilter, startRevision: 0n }, controller.signal, {
+    offer: (m) => accept() && offered.push(m) > 0,
+  });
+  const pull = it.next();
+  // Ends the watch as a cancelling client does (the generator waits for a message, so `return` would queue behind it).
+  const stop = () => (controller.abort(), it.next().catch(() => {}), pull.catch(() => {}));
+  return { it, offered, pull, stop };
+}
+
+/** `n` primed watchers that take every offer: the snapshot's end went out past the generator, which now waits. */
+async function idleWatchers(hub: WatchHub, n: number): Promise<Opened[]> {
+  const ws = Array.from({ length: n }, () => open(hub, () => true));
+  await turn();
+  for (const w of ws) assert.deepEqual(w.offered.map((m) => m.type), [WatchEventType.SNAPSHOT_COMPLETE]);
+  return ws;
+}
+
+describe("WatchHub fan-out: slices, encoded once, written past the generator (SEMANTICS 4.3)", function () {
+  it("4.3 a change reaches at most max-watchers-per-fanout-slice watchers before the event loop is let through; every watcher gets every change, in order", async () => {
+    const store = new MemoryStore({ limits: config.limits, timing: config.timing });
+    const hub = new WatchHub(store, config.limits, config.timing);
+    const ws = await idleWatchers(hub, 35);
+    const a = await register(store, "a");
+    assert.equal(ws.filter((w) => w.offered.length > 1).length, 10, "one slice ran before the caller got its answer");
+    const b = await register(store, "b");
+    for (let i = 0; i < 10; i++) await turn();
+    for (const w of ws) assert.deepEqual(w.offered.slice(1).map((m) => m.revision), [a.revision, b.revision]);
+    // Every watcher that sees a change the same way gets the same message: the transport encodes it once.
+    assert.ok(ws.every((w) => w.offered[1] === ws[0]!.offered[1]));
+    await Promise.all(ws.map((w) => w.stop()));
+    hub.close();
+    await store.close();
+  });
+
+  it("4.3 a message the transport refuses is queued and yielded; nothing is offered while the transport holds an unwritten message", async () => {
+    const store = new MemoryStore({ limits: config.limits, timing: config.timing });
+    const hub = new WatchHub(store, config.limits, config.timing);
+    let accept = false;
+    let asked = 0;
+    const w = open(hub, () => (asked++, accept));
+    assert.equal((await w.pull).value!.type, WatchEventType.SNAPSHOT_COMPLETE, "refused, so yielded");
+    const pulled = w.it.next();
+    const a = await register(store, "a");
+    assert.equal((await pulled).value!.revision, a.revision);
+    const before = asked;
+    const b = await register(store, "b");
+    assert.equal(asked, before, "nothing is offered while the transport holds a message it has not written");
+    assert.equal((await w.it.next()).value!.revision, b.revision);
+    accept = true;
+    const idle = w.it.next();
+    const c = await register(store, "c");
+    assert.deepEqual(w.offered.map((m) => m.revision), [c.revision], "once the transport waits again, offers resume");
+    void idle.catch(() => {});
+    await w.stop();
+    hub.close();
+    await store.close();
+  });
+});
