@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { resolveConfig } from "../src/config.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { startRedis } from "../test/helpers/redis.js";
-import { spec } from "../test/store-contract.js";
+import { spec } from "../src/store/contract/index.js";
 
 const INSTANCES = 20_000;
 const CONCURRENCY = 200;
