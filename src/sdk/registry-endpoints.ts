@@ -1,7 +1,8 @@
 import { createClient, type Client } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/roster/v1/registry_pb.js";
 import { securityFromEnv, sessionOptions, tokenInterceptors, type ClientSecurity } from "./client-security.js";
+import { GuardedSessionManager } from "./guarded-session-manager.js";
 import { keepaliveFor, type Keepalive } from "./keepalive.js";
 import { RosterClientError } from "./roster-client-error.js";
 
@@ -78,7 +79,7 @@ export class RegistryEndpoints {
     let c = this.#connections.get(key);
     if (c === undefined) {
       const url = this.#urls[index]!;
-      const sessions = new Http2SessionManager(url, { ...keepalive, idleConnectionTimeoutMs: 60_000 }, sessionOptions(this.#security));
+      const sessions = new GuardedSessionManager(url, { ...keepalive, idleConnectionTimeoutMs: 60_000 }, sessionOptions(this.#security));
       const client = createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors: tokenInterceptors(this.#security.token) }));
       c = { url, client, index, sessions };
       this.#connections.set(key, c);
