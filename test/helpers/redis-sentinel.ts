@@ -26,6 +26,13 @@ export interface TestSentinelSet {
   client(port: number): Redis;
   /** Waits until every replica of the primary has acknowledged its whole replication stream. */
   inSync(): Promise<void>;
+  /**
+   * Cuts the replica on `port` off its primary so it lags from now on: a wrong
+   * `masterauth` and a killed link, so every reconnect fails its handshake
+   * while the sentinels still count it as a replica (its link is down for
+   * less than their ten-times-down-after limit). The primary keeps accepting writes.
+   */
+  detach(port: number): Promise<void>;
   /** SIGKILLs the data node on `port` and waits for its exit. */
   kill(port: number): Promise<void>;
   /** Waits until the sentinels name a primary other than `oldPort` and it accepts writes; returns its port. */
@@ -144,6 +151,12 @@ export async function startSentinelSet(): Promise<TestSentinelSet> {
         },
         10_000,
       );
+    },
+    detach: async (port) => {
+      const r = client(port);
+      await r.config("SET", "masterauth", "not-the-password");
+      await r.call("CLIENT", "KILL", "TYPE", "master");
+      await until("the replica's link to go down", async () => (await info(port))["master_link_status"] === "down", 5000);
     },
     kill: async (port) => {
       const p = byPort(port)?.proc;

@@ -54,9 +54,14 @@ export class RedisTruth {
     old.disconnect();
   }
 
-  /** Starts a new era now: Redis lost its state. */
-  lost(): void {
-    this.#eras.push({ startedAt: Date.now(), changes: [] });
+  /**
+   * Starts a new era at `at` (now by default): Redis lost its state. With
+   * `keptThrough`, Redis kept the history up to that revision (a promoted
+   * replica that lagged): the new era starts with those changes.
+   */
+  lost(at = Date.now(), keptThrough?: bigint): void {
+    const kept = keptThrough === undefined ? [] : this.#eras.at(-1)!.changes.filter((c) => c.revision <= keptThrough);
+    this.#eras.push({ startedAt: at, changes: kept });
     this.#last = "0-0";
   }
 
