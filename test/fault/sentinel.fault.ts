@@ -99,6 +99,8 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     const { from, writes } = await fleet(set);
     await sleep(2000);
     const old = await set.primaryPort();
+    // Writes held from here to the kill: the truth reads everything the old primary acknowledged before it dies.
+    await set.client(old).call("CLIENT", "PAUSE", "10000", "WRITE");
     await set.inSync();
     await truth!.settle();
     const killedAt = Date.now();
@@ -132,6 +134,8 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     await hooks.beforeLag?.();
     await set.detach(replica);
     await sleep(3000);
+    // As above: nothing the old primary acknowledges after the truth's last read.
+    await set.client(old).call("CLIENT", "PAUSE", "10000", "WRITE");
     await truth!.settle();
     const [primaryRev, replicaRev] = await Promise.all([set.client(old).get(keys.revision), set.client(replica).get(keys.revision)]);
     const lostChanges = truth!.truth.eras[0]!.changes.filter((c) => c.revision > BigInt(replicaRev ?? "0")).length;
