@@ -105,6 +105,39 @@ describe("fault checker (the fault suite's judge of SEMANTICS 2.6, 4.2, 4.3)", (
     });
   });
 
+  describe("across a failover to a lagging replica (the new era keeps a prefix of the old)", () => {
+    // Era 0: revisions 1-4; the replica had 1-2; after the loss the counter jumps (to 1000) and history goes on.
+    const old = [put(1, "a"), put(2, "b"), put(3, "c"), del(4, "a", "deregistered")];
+    const failover = { eras: [{ startedAt: 0, changes: old }, { startedAt: 100, changes: [...old.slice(0, 2), put(1001, "d", 150)] }] };
+
+    it("4.2 a watcher that held revisions 3-4 and is RESET into the kept prefix plus new changes passes", () => {
+      const items = [
+        ...[open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), ev("ADDED", 2, "b"), ev("ADDED", 3, "c"), ev("REMOVED", 4, "a")],
+        marker("RESET", 1000, 120),
+        snapAdd(1, "a", 120),
+        snapAdd(2, "b", 120),
+        marker("SNAPSHOT_COMPLETE", 1000, 120),
+        ev("ADDED", 1001, "d", 150),
+      ];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["d", 1001]])], failover);
+      assert.ok(passed(r), r.notes.join("; "));
+    });
+
+    it("4.2 a watcher that keeps the lost revisions 3-4 and goes on without RESET is caught", () => {
+      const items = [open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), ev("ADDED", 2, "b"), ev("ADDED", 3, "c"), ev("REMOVED", 4, "a"), ev("ADDED", 1001, "d", 150)];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["d", 1001]])], failover);
+      assert.equal(r.foreign, 1, "1001 is not a change of the era the watcher followed");
+      assert.equal(r.missedResets, 1);
+      assert.equal(r.finalMismatch, 1);
+    });
+
+    it("4.2 a revision reused with other content after the loss is foreign to both eras", () => {
+      const items = [open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), ev("ADDED", 2, "b"), ev("ADDED", 3, "x", 130)];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["x", 3]])], failover);
+      assert.equal(r.foreign, 1);
+    });
+  });
+
   it("2.6 counts expiries of instances whose heartbeater was alive, and only those", () => {
     const t = { eras: [{ startedAt: 0, changes: [put(1, "a"), put(2, "b"), del(3, "a", "expired", 50), del(4, "b", "expired", 50)] }] };
     const alive = new Map([

@@ -135,11 +135,17 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
     if (r.notes.length < 8) r.notes.push(s);
   };
   const eras = truth.eras;
-  // (revision, key, registeredAt) -> era index; puts also under (modRevision, key, registeredAt) for snapshots.
-  const index = new Map<string, number>();
+  // (revision, key, registeredAt) -> the eras holding that change; puts also under (modRevision, key, registeredAt) for
+  // snapshots. Several eras share a change when a loss kept a prefix of the history (a failover to a lagging replica).
+  const index = new Map<string, number[]>();
   const id = (rev: bigint, key: string, registeredAt: number | undefined) => `${rev}|${key}|${registeredAt ?? ""}`;
   eras.forEach((e, i) => {
-    for (const c of e.changes) index.set(id(c.revision, c.key, c.registeredAt), i);
+    for (const c of e.changes) {
+      const k = id(c.revision, c.key, c.registeredAt);
+      const list = index.get(k) ?? [];
+      if (list.at(-1) !== i) list.push(i);
+      index.set(k, list);
+    }
   });
   const eraAtTime = (at: number) => {
     let k = 0;
@@ -151,6 +157,8 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
 
   for (const w of watchers) {
     let era: number | undefined;
+    /** While `era` is not settled: the eras every item of the segment so far belongs to. */
+    let candidates: number[] | undefined;
     let position = 0n;
     let inSnapshot = false;
     let state = new Map<string, bigint>();
@@ -159,17 +167,31 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
     /** Eras this watcher held state in, with the time its latest segment in each began. */
     const segments: { era: number | undefined; startedAt: number }[] = [];
     const begin = (at: number) => {
-      if (segments.length > 0) segments[segments.length - 1]!.era = era;
+      if (segments.length > 0) segments[segments.length - 1]!.era = era ?? (candidates ? settleEra(segmentStart) : undefined);
       era = undefined;
+      candidates = undefined;
       state = new Map();
       seen = new Set();
       inSnapshot = true;
       segmentStart = at;
       segments.push({ era: undefined, startedAt: at });
     };
-    const settleEra = (at: number) => {
-      if (era === undefined) era = eraAtTime(at);
+    const settleEra = (at: number): number => {
+      if (era === undefined) {
+        const now = eraAtTime(at);
+        era = candidates === undefined || candidates.includes(now) ? now : Math.max(...candidates);
+      }
       return era;
+    };
+    /** Whether a change in `eras` (from the index) fits the segment; narrows an unsettled segment's candidates. */
+    const fits = (inEras: number[] | undefined): boolean => {
+      if (inEras === undefined) return false;
+      if (era !== undefined) return inEras.includes(era);
+      const both: number[] = candidates === undefined ? inEras : candidates.filter((c) => inEras.includes(c));
+      if (both.length === 0) return false;
+      candidates = both;
+      if (both.length === 1) era = both[0];
+      return true;
     };
     const countGaps = (upTo: bigint, at: number) => {
       const e = eras[settleEra(at)];
@@ -215,9 +237,7 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
           const key = item.key ?? "";
           if (inSnapshot) {
             const rev = item.modRevision ?? item.revision;
-            const e = index.get(id(rev, key, item.registeredAt));
-            if (era === undefined && e !== undefined) era = e;
-            else if (e === undefined || e !== era) {
+            if (!fits(index.get(id(rev, key, item.registeredAt)))) {
               r.foreign++;
               note(`${w.name}: snapshot instance ${key}@${rev} is not in era ${era}`);
             }
@@ -225,10 +245,9 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
             break;
           }
           const e = index.get(id(item.revision, key, item.registeredAt));
-          if (era === undefined && e !== undefined) era = e;
-          if (e === undefined || e !== era) {
+          if (!fits(e)) {
             r.foreign++;
-            note(`${w.name}: revision ${item.revision} (${item.type} ${key}) is not a change of era ${era ?? "?"}${e !== undefined ? ` but of era ${e}` : ""}`);
+            note(`${w.name}: revision ${item.revision} (${item.type} ${key}) is not a change of era ${era ?? "?"}${e !== undefined ? ` but of era ${e.join("/")}` : ""}`);
           }
           if (seen.has(item.revision)) {
             r.duplicates++;
@@ -246,7 +265,7 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
         }
       }
     }
-    if (segments.length > 0) segments[segments.length - 1]!.era = era ?? eraAtTime(segmentStart);
+    if (segments.length > 0) segments[segments.length - 1]!.era = settleEra(segmentStart);
     if (!sameState(state, w.resolved)) {
       r.finalMismatch++;
       const extra = [...state.keys()].filter((k) => !w.resolved.has(k)).length;

@@ -11,7 +11,7 @@ import type { Truth, TruthChange } from "./checker.js";
  * entries start a new era.
  */
 export class RedisTruth {
-  readonly #redis: Redis;
+  #redis: Redis;
   readonly #key: string;
   readonly #eras: { startedAt: number; changes: TruthChange[] }[] = [{ startedAt: 0, changes: [] }];
   #last = "0-0";
@@ -19,8 +19,7 @@ export class RedisTruth {
   #polling: Promise<void> = Promise.resolve();
 
   constructor(port: number, prefix: string) {
-    this.#redis = new Redis({ port, host: "127.0.0.1", lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    this.#redis.on("error", () => {});
+    this.#redis = RedisTruth.#connect(port);
     this.#key = redisKeys(prefix).changes;
     this.#timer = setInterval(() => void (this.#polling = this.#polling.then(() => this.poll()).catch(() => {})), 50);
   }
@@ -38,9 +37,31 @@ export class RedisTruth {
     }
   }
 
-  /** Starts a new era now: Redis lost its state. */
-  lost(): void {
-    this.#eras.push({ startedAt: Date.now(), changes: [] });
+  static #connect(port: number): Redis {
+    const r = new Redis({ port, host: "127.0.0.1", lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    r.on("error", () => {});
+    return r;
+  }
+
+  /**
+   * Reads from the Redis on `port` from now on (the primary after a failover),
+   * going on after the last entry read: a promoted replica holds the same stream.
+   */
+  async follow(port: number): Promise<void> {
+    await this.#polling;
+    const old = this.#redis;
+    this.#redis = RedisTruth.#connect(port);
+    old.disconnect();
+  }
+
+  /**
+   * Starts a new era at `at` (now by default): Redis lost its state. With
+   * `keptThrough`, Redis kept the history up to that revision (a promoted
+   * replica that lagged): the new era starts with those changes.
+   */
+  lost(at = Date.now(), keptThrough?: bigint): void {
+    const kept = keptThrough === undefined ? [] : this.#eras.at(-1)!.changes.filter((c) => c.revision <= keptThrough);
+    this.#eras.push({ startedAt: at, changes: kept });
     this.#last = "0-0";
   }
 
