@@ -83,6 +83,10 @@ export interface Timing {
   readonly redisHealthTimeoutMs: number;
   /** How often the TLS, token and policy files are checked for changes, in milliseconds. */
   readonly credentialReloadIntervalMs: number;
+  /** How long xDS pushes wait to gather a burst of changes into one push per client, in milliseconds. */
+  readonly xdsPushDelayMs: number;
+  /** How long after a node starts an empty xDS endpoint set is withheld (the fleet is still re-registering), in milliseconds. */
+  readonly xdsStartupHoldMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -158,6 +162,9 @@ export const defaultTiming: Timing = {
   keepaliveTimeoutMs: 10_000,
   redisHealthTimeoutMs: 1_000,
   credentialReloadIntervalMs: 1_000,
+  xdsPushDelayMs: 20,
+  // One default heartbeat interval and then some: instances of a restarted memory node re-register within one beat (SEMANTICS 7.1).
+  xdsStartupHoldMs: 15_000,
 };
 
 /** The whole default configuration. */
@@ -251,6 +258,8 @@ const timingHelp: Record<keyof Timing, string> = {
   keepaliveTimeoutMs: "unanswered ping time after which a connection and its streams are dropped (ms)",
   redisHealthTimeoutMs: "time within which a stalled or unreachable Redis is noticed and writes are refused (ms)",
   credentialReloadIntervalMs: "how often TLS, token and policy files are checked for changes (ms)",
+  xdsPushDelayMs: "time xDS waits to gather a burst of changes into one push per client (ms)",
+  xdsStartupHoldMs: "time after start during which an empty xDS endpoint set is withheld (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -334,6 +343,8 @@ function validateConfig(c: ServerConfig): void {
   for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs", "credentialReloadIntervalMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
+  check(Number.isInteger(t.xdsPushDelayMs) && t.xdsPushDelayMs >= 0, "xds-push-delay-ms", "must be a whole number");
+  check(Number.isInteger(t.xdsStartupHoldMs) && t.xdsStartupHoldMs >= 0, "xds-startup-hold-ms", "must be a whole number");
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");
   check(t.expiryProtectionThreshold > 0 && t.expiryProtectionThreshold <= 1, "expiry-protection-threshold", "must be in (0, 1]");
   check(Number.isInteger(t.expiryProtectionMinLeases) && t.expiryProtectionMinLeases >= 0, "expiry-protection-min-leases", "must be a whole number");

@@ -18,6 +18,7 @@ import { registerRegistryService, registryHandlers } from "./registry-service.js
 import { keepSessionAlive } from "./session-keepalive.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
+import { registerAdsService } from "./xds/ads-service.js";
 import { version } from "../version.js";
 import { formatHostPort } from "../core/host-port.js";
 import { nodeSecurity } from "./auth/node-security.js";
@@ -92,6 +93,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     routes(router) {
       registerRegistryService(router, handlers);
       registerHealthService(router, () => serving);
+      registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal });
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
