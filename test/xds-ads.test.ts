@@ -168,7 +168,7 @@ describe("xDS: StreamAggregatedResources (state of the world)", function () {
     assert.equal(endpointAddresses(assignments(r2)[0]!).length, 21);
   });
 
-  it("one locality per zone weighted by instance weights, the client's zone at priority 0 and the rest at 1", async () => {
+  it("one locality per zone weighted by instance weights; the client's zone at priority 0 (even when empty), the rest at 1", async () => {
     await register("zoned", "a1", { port: 9601, zone: "a", weight: 3 });
     await register("zoned", "a2", { port: 9602, zone: "a", weight: 2 });
     await register("zoned", "b1", { port: 9603, zone: "b", weight: 1 });
@@ -183,7 +183,14 @@ describe("xDS: StreamAggregatedResources (state of the world)", function () {
     const inC = open({ zone: "c" });
     inC.send({ typeUrl: EDS, resourceNames: ["default/zoned"] });
     const [claC] = assignments(await inC.next());
-    assert.deepEqual(claC!.endpoints.map((l) => l.priority), [0, 0], "no instance in the client's zone: every zone at priority 0");
+    assert.deepEqual(
+      claC!.endpoints.map((l) => [l.locality?.zone, l.priority, l.lbEndpoints.length]),
+      [["a", 1, 2], ["b", 1, 1], ["c", 0, 0]],
+      "the client's empty zone stays at priority 0 so it fails over at once",
+    );
+    const noZone = open();
+    noZone.send({ typeUrl: EDS, resourceNames: ["default/zoned"] });
+    assert.deepEqual(assignments(await noZone.next())[0]!.endpoints.map((l) => l.priority), [0, 0], "a client without a zone: every zone at priority 0");
   });
 
   it("maps a Listener name to the namespace in the client's node metadata (roster.namespace), or ns/svc", async () => {

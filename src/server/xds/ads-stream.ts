@@ -7,7 +7,7 @@ import { clusterFor, isFullSetType, isResourceType, listenerFor, loadAssignmentF
 import type { PublishedService, ServiceListener, XdsHub } from "./xds-hub.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 
-/** The node metadata key a client sets to pick its Roster namespace (default `default`). */
+/** The node metadata key a client sets to pick its Roster namespace (default `default`); `xdsBootstrap` writes it. */
 export const NAMESPACE_METADATA_KEY = "roster.namespace";
 
 interface TypeState {

@@ -116,10 +116,13 @@ export function endpointsFingerprint(serving: readonly InstanceRecord[]): string
 /**
  * The load assignment for one client: one locality per zone, weighted by the
  * sum of its instance weights (a locality without a weight is skipped by gRPC
- * clients); endpoints carry their instance weight. When the client's zone has
- * serving instances, that locality is priority 0 and the rest priority 1, so
- * the client prefers its zone and fails over; otherwise every locality is
- * priority 0 (priorities must start at 0 with no gaps).
+ * clients); endpoints carry their instance weight. A client that names its
+ * zone gets that zone's locality at priority 0, present even when it has no
+ * serving instance, and every other zone at priority 1: it prefers its zone
+ * and fails over at once when the zone is empty, and the priorities do not
+ * shift under it as its zone empties and refills (grpc-js keeps a retired
+ * priority for 15 minutes). A client without a zone gets every locality at
+ * priority 0.
  */
 export function loadAssignmentFor(ref: ServiceRef, serving: readonly InstanceRecord[], clientZone: string): Any {
   const zones = new Map<string, InstanceRecord[]>();
@@ -128,13 +131,13 @@ export function loadAssignmentFor(ref: ServiceRef, serving: readonly InstanceRec
     if (z === undefined) zones.set(i.zone, [i]);
     else z.push(i);
   }
-  const preferOwn = clientZone !== "" && zones.has(clientZone);
+  if (clientZone !== "" && !zones.has(clientZone)) zones.set(clientZone, []);
   const endpoints = [...zones.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([zone, list]) => ({
       locality: { zone },
-      loadBalancingWeight: list.reduce((s, i) => s + i.weight, 0),
-      priority: preferOwn && zone !== clientZone ? 1 : 0,
+      loadBalancingWeight: Math.max(1, list.reduce((s, i) => s + i.weight, 0)),
+      priority: clientZone !== "" && zone !== clientZone ? 1 : 0,
       lbEndpoints: list.map((i) => ({
         hostIdentifier: { case: "endpoint" as const, value: { address: { address: { case: "socketAddress" as const, value: { address: bareHost(i.host), portSpecifier: { case: "portValue" as const, value: i.port } } } } } },
         healthStatus: HealthStatus.HEALTHY,
