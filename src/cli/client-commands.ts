@@ -5,6 +5,7 @@ import { collectKeyValue, collectList, parseInteger, parseRevision, parseStatus,
 import type { ResolveOptions } from "./query-actions.js";
 import type { RegisterOptions } from "./register-action.js";
 import type { WatchOptions } from "./watch-action.js";
+import type { XdsBootstrapOptions } from "./xds-bootstrap-action.js";
 
 // Only the command definitions load up front; each action imports what it
 // needs when it runs (the generated code, the SDK, the Connect runtime), so
@@ -21,7 +22,7 @@ function filterOptions(cmd: Command): Command {
 
 /**
  * The commands that talk to a registry: `ls`, `get`, `resolve`, `watch`,
- * `register`, `deregister` and `status`.
+ * `register`, `deregister`, `xds-bootstrap` and `status`.
  */
 export function addClientCommands(program: Command, io: CliIo): void {
   program
@@ -66,6 +67,13 @@ export function addClientCommands(program: Command, io: CliIo): void {
     .command("deregister <service> <id>")
     .description("remove an instance at once")
     .action(async (service: string, id: string, _opts, cmd: Command) => (await queries()).deregister(io, clientOptions(cmd), service, id));
+
+  program
+    .command("xds-bootstrap")
+    .description("print a GRPC_XDS_BOOTSTRAP JSON that makes xds:///SERVICE resolve through these registry nodes")
+    .option("--service-zone <zone>", "the client's zone: its instances are preferred, other zones are the fallback")
+    .option("--node-id <id>", "the node id the client reports (default: host name and process id)")
+    .action(async (_opts, cmd: Command) => (await import("./xds-bootstrap-action.js")).xdsBootstrapAction(io, clientOptions<XdsBootstrapOptions>(cmd)));
 
   program
     .command("status")
