@@ -4,6 +4,7 @@ import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
 import { RouteConfigurationSchema } from "../gen/envoy/config/route/v3/route_pb.js";
 import { HttpConnectionManagerSchema } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InstanceStatus } from "../gen/roster/v1/registry_pb.js";
 import { TypeUrl } from "../src/server/xds/resources.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -240,6 +241,30 @@ async function scrape(t: TestServer): Promise<string> {
     req.end();
   });
 }
+
+describe("xDS: fan-out", function () {
+  it("1,000 clients subscribed to one service get one push each per change", async function () {
+    this.timeout(60000);
+    const t = await startTestServer({ timing: { xdsPushDelayMs: 20, xdsStartupHoldMs: 0 } });
+    // A short idle timeout so the shared connection does not outlive the test by the default 15 s.
+    const transport = createGrpcTransport({ baseUrl: t.url, idleConnectionTimeoutMs: 200 });
+    const clients = Array.from({ length: 1000 }, () => rawAdsClient(t.url, {}, transport));
+    try {
+      await t.client.register({ service: "fan", id: "a", host: "127.0.0.1", port: 9900, status: InstanceStatus.HEALTHY });
+      for (const c of clients) c.send({ typeUrl: EDS, resourceNames: ["default/fan"] });
+      const first = await Promise.all(clients.map((c) => c.next(20000)));
+      clients.forEach((c, i) => c.send({ typeUrl: EDS, resourceNames: ["default/fan"], versionInfo: first[i]!.versionInfo, responseNonce: first[i]!.nonce }));
+      await Promise.all(Array.from({ length: 5 }, (_, i) => t.client.register({ service: "fan", id: `b${i}`, host: "127.0.0.1", port: 9901 + i, status: InstanceStatus.HEALTHY })));
+      const pushed = await Promise.all(clients.map((c) => c.next(20000)));
+      assert.ok(pushed.every((r) => endpointAddresses(assignments(r)[0]!).length === 6));
+      const quiet = await Promise.all(clients.map((c) => c.quiet(300)));
+      assert.ok(quiet.every(Boolean), "one push per client for the burst");
+    } finally {
+      for (const c of clients) c.close();
+      await t.close();
+    }
+  });
+});
 
 describe("xDS: push-empty protection", function () {
   it("withholds an empty endpoint set during the start-up hold and publishes the real state when it ends", async () => {

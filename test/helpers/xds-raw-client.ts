@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { NodeSchema } from "../../gen/envoy/config/core/v3/base_pb.js";
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from "../../gen/envoy/config/endpoint/v3/endpoint_pb.js";
@@ -20,8 +20,8 @@ export interface RawAdsClient {
 }
 
 /** Opens a raw ADS stream to a Roster node (node id `raw`, with the given locality zone and node metadata). */
-export function rawAdsClient(url: string, node: { zone?: string; metadata?: Record<string, string> } = {}): RawAdsClient {
-  const client = createClient(AggregatedDiscoveryService, createGrpcTransport({ baseUrl: url }));
+export function rawAdsClient(url: string, node: { zone?: string; metadata?: Record<string, string> } = {}, transport: Transport = createGrpcTransport({ baseUrl: url })): RawAdsClient {
+  const client = createClient(AggregatedDiscoveryService, transport);
   const abort = new AbortController();
   const outbox: DiscoveryRequest[] = [];
   let wakeOut: (() => void) | undefined;
