@@ -93,7 +93,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     routes(router) {
       registerRegistryService(router, handlers);
       registerHealthService(router, () => serving);
-      registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal });
+      registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, auth: config.auth });
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,

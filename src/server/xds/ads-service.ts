@@ -2,8 +2,8 @@ import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import type { Registry } from "prom-client";
 import { AggregatedDiscoveryService } from "../../../gen/envoy/service/discovery/v3/ads_pb.js";
 import type { DiscoveryRequest, DiscoveryResponse } from "../../../gen/envoy/service/discovery/v3/discovery_pb.js";
-import type { Timing } from "../../config.js";
-import { toConnectError } from "../../errors.js";
+import type { ServerConfig, Timing } from "../../config.js";
+import { RosterError, toConnectError } from "../../errors.js";
 import type { Store } from "../../store/store.js";
 import type { Logger } from "../logger.js";
 import { AdsStream } from "./ads-stream.js";
@@ -19,6 +19,8 @@ export interface AdsDeps {
   readonly registry: Registry;
   /** Aborts when the node shuts down: the hub then stops following the store. */
   readonly signal: AbortSignal;
+  /** The node's --auth. ADS does not check rights yet, so with auth on it refuses every stream rather than serve what auth would deny. */
+  readonly auth: ServerConfig["auth"];
 }
 
 /**
@@ -36,7 +38,10 @@ export function registerAdsService(router: ConnectRouter, deps: AdsDeps): XdsHub
   deps.signal.addEventListener("abort", () => hub.close(), { once: true });
   const metrics = xdsMetrics(deps.registry);
   router.service(AggregatedDiscoveryService, {
-    streamAggregatedResources: (requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext) => adsCall(hub, requests, ctx.signal, deps.log, metrics),
+    streamAggregatedResources: (requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext) => {
+      if (deps.auth !== "off") throw toConnectError(new RosterError("unimplemented", "xDS is not served while --auth is on: ADS does not check rights yet"));
+      return adsCall(hub, requests, ctx.signal, deps.log, metrics);
+    },
   });
   return hub;
 }
