@@ -1,34 +1,14 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { RegistryService } from "../gen/roster/v1/registry_pb.js";
 import { Registrar, ServiceCache, createBalancedTransport, parseRosterTarget, registerRosterResolver } from "../src/sdk/index.js";
 import { startTestServer, sleep, until, type TestServer } from "./helpers/server.js";
+import { Echo, startEcho } from "./helpers/echo-server.js";
 
 interface EchoClient extends grpc.Client {
   say(req: { message: string }, cb: (err: grpc.ServiceError | null, res?: { message: string; instance: string }) => void): void;
-}
-
-const echoPackage = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL("../examples/echo.proto", import.meta.url)))) as unknown as {
-  roster: { examples: { echo: { Echo: grpc.ServiceClientConstructor } } };
-};
-const Echo = echoPackage.roster.examples.echo.Echo;
-
-/** A grpc-js echo server that records when each request reached it. */
-async function startEcho(name: string) {
-  const hits: number[] = [];
-  const server = new grpc.Server();
-  server.addService(Echo.service, {
-    say: (call: grpc.ServerUnaryCall<{ message: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      hits.push(performance.now());
-      cb(null, { message: call.request.message, instance: name });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { name, port, hits, close: () => server.forceShutdown() };
 }
 
 describe("gRPC resolver roster:///", () => {

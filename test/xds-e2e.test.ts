@@ -5,7 +5,7 @@ import { InstanceStatus } from "../gen/roster/v1/registry_pb.js";
 import { Registrar } from "../src/sdk/index.js";
 import { xdsBootstrap } from "../src/server/xds/bootstrap.js";
 import { sleep, startTestServer, until, type TestServer } from "./helpers/server.js";
-import { dropSocketsOf, Echo, startEcho, say, type EchoClient, type EchoServer } from "./helpers/xds-echo.js";
+import { dropSocketsOf, Echo, startEcho, say, type EchoClient, type EchoServer } from "./helpers/echo-server.js";
 import { startLoad } from "./helpers/xds-load.js";
 
 // The bound stated in the README: a client stops calling an instance within this long of the change reaching the registry.

@@ -5,7 +5,7 @@ import { InstanceStatus } from "../gen/roster/v1/registry_pb.js";
 import { xdsBootstrap } from "../src/server/xds/bootstrap.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
-import { dropSocketsOf, Echo, say, startEcho, type EchoClient, type EchoServer } from "./helpers/xds-echo.js";
+import { dropSocketsOf, Echo, say, startEcho, type EchoClient, type EchoServer } from "./helpers/echo-server.js";
 import { startLoad } from "./helpers/xds-load.js";
 
 grpcXds.register();

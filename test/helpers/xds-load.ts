@@ -1,5 +1,5 @@
-import type { EchoClient } from "./xds-echo.js";
-import { say } from "./xds-echo.js";
+import type { EchoClient } from "./echo-server.js";
+import { say } from "./echo-server.js";
 
 /** One call of a load loop: when it ended, and who answered or what failed. */
 export interface LoadSample {
