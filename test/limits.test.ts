@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { collectWatch } from "./helpers/watch.js";
 import { clientFor, startTestServer, until, type TestServer } from "./helpers/server.js";
+import { clientThrough, frontEnds, frontEndTitles } from "./semantics/target.js";
 
 function refusedWith(code: Code, mention: string) {
   return (e: unknown) => {
@@ -62,4 +63,25 @@ describe("Limits", () => {
     await again.waitFor(4);
     await again.stop();
   });
+});
+
+describe("max-message-bytes on every front end", () => {
+  let t: TestServer;
+  const limit = 64 * 1024;
+  before(async () => (t = await startTestServer({ limits: { maxMessageBytes: limit } })));
+  after(() => t.close());
+
+  for (const frontEnd of frontEnds) {
+    it(`refuses a request message over the limit through ${frontEndTitles[frontEnd]} with RESOURCE_EXHAUSTED naming max-message-bytes`, async () => {
+      const client = clientThrough(frontEnd, t.url);
+      const metadata = { k: "x".repeat(limit + 1000) };
+      await assert.rejects(client.register({ service: "big", host: "h", port: 1, metadata }), (e: unknown) => {
+        const err = ConnectError.from(e);
+        assert.equal(err.code, Code.ResourceExhausted, err.message);
+        assert.match(err.rawMessage, new RegExp(`^limit max-message-bytes=${limit} reached: the request message (has \\d+ bytes|is larger)$`));
+        return true;
+      });
+      await client.register({ service: "small", host: "h", port: 1 });
+    });
+  }
 });

@@ -3,7 +3,7 @@ import * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { ServerConfig } from "../config.js";
 import { createStore } from "../store/create-store.js";
 import type { Store } from "../store/store.js";
@@ -11,6 +11,7 @@ import { registerHealthService } from "./health-service.js";
 import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { callContextValues } from "./call-context.js";
+import { connectHandler, pathOf } from "./connect-adapter.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
 import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
@@ -88,16 +89,21 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     startedAt,
     onBeat: () => metrics.beat(),
   }));
-  const handler = connectNodeAdapter({
+  const connect = connectHandler({
+    // Every service Roster serves is mounted here.
     routes(router) {
       registerRegistryService(router, handlers);
       registerHealthService(router, () => serving);
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
     contextValues: callContextValues,
-    fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
   });
+  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (connect.serves(pathOf(req))) connect(req, res);
+    else void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
+  };
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection));
