@@ -3,6 +3,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { collectWatch } from "./helpers/watch.js";
 import { clientFor, startTestServer, until, type TestServer } from "./helpers/server.js";
 import { clientThrough, frontEnds, frontEndTitles } from "./semantics/target.js";
+import { run } from "../src/cli/main.js";
+import { durationToMs } from "../src/core/duration.js";
 
 function refusedWith(code: Code, mention: string) {
   return (e: unknown) => {
@@ -84,4 +86,32 @@ describe("max-message-bytes on every front end", () => {
       await client.register({ service: "small", host: "h", port: 1 });
     });
   }
+});
+
+describe("GetStatus: the limits in force", () => {
+  let t: TestServer;
+  before(async () => (t = await startTestServer({ limits: { maxMessageBytes: 123_456, maxWatchQueue: 77, minTtlMs: 2000, maxTtlMs: 60_000, maxInstances: 42 }, timing: { historySize: 999 } })));
+  after(() => t.close());
+
+  it("returns every configured limit a client needs, with the configured values", async () => {
+    const { limits } = await t.client.getStatus({});
+    assert.ok(limits);
+    assert.equal(limits.maxMessageBytes, 123_456);
+    assert.equal(limits.maxWatchQueue, 77);
+    assert.equal(limits.maxInstances, 42);
+    assert.equal(limits.historySize, 999);
+    assert.equal(durationToMs(limits.minTtl), 2000);
+    assert.equal(durationToMs(limits.maxTtl), 60_000);
+    assert.equal(limits.maxTags, 32, "a default");
+    assert.equal(durationToMs(limits.watchProgressInterval), 5000);
+  });
+
+  it("shows them in `roster status`, named as the settings", async () => {
+    let stdout = "";
+    const code = await run(["status", "--registry", t.url], { stdout: { write: (s: string) => void (stdout += s) }, stderr: { write: () => {} }, env: {}, signal: new AbortController().signal });
+    assert.equal(code, 0);
+    assert.match(stdout, /max-message-bytes:\s+123456\n/);
+    assert.match(stdout, /max-watch-queue:\s+77\n/);
+    assert.match(stdout, /ttl:\s+2s to 1m00s\n/);
+  });
 });

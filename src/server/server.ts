@@ -84,6 +84,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     store,
     hub,
     limits: config.limits,
+    timing: config.timing,
     streams: new StreamLimiter(config.limits.maxStreamsPerConnection),
     version,
     startedAt,
