@@ -2,10 +2,20 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { createAsyncIterable, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeFromString, codeToHttpStatus, codeToString, endStreamFlag } from "@connectrpc/connect/protocol-connect";
+import type { DescMessage } from "@bufbuild/protobuf";
+import {
+  createAsyncIterable,
+  pipe,
+  transformJoinEnvelopes,
+  transformSplitEnvelope,
+  type UniversalHandler,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
+import { codeFromString, codeToHttpStatus, codeToString, endStreamFlag, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
-import { conformRefusal } from "../errors.js";
+import { conformRefusal, toConnectError } from "../errors.js";
+import { checkJsonRequest } from "./json-request.js";
 import { encodeGrpcMessage } from "./grpc/grpc-status.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -32,18 +42,28 @@ export interface ConnectHandler {
  * through `conformResponse`, so the refusals Connect makes before any
  * interceptor runs (an undecodable unary request, a message over
  * readMaxBytes) reach the client in the same code and words as on the gRPC
- * fast path. Requests for other paths are not taken: callers check `serves`.
+ * fast path; and every JSON request passes through `checkJsonRequest` (unknown
+ * fields refused, enum names with or without their prefix, durations checked,
+ * each refusal naming the field). Requests for other paths are not taken:
+ * callers check `serves`.
  */
 export function connectHandler(options: ConnectHandlerOptions): ConnectHandler {
   const router = createConnectRouter(options);
   options.routes(router);
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(h.requestPath, h);
+  const maxBytes = options.readMaxBytes ?? 0xffffffff;
   const handle = (req: NodeRequest, res: NodeResponse) => {
     const uHandler = paths.get(pathOf(req));
     if (uHandler === undefined) throw new Error(`connectHandler called for ${req.url}, which it does not serve`);
     const uReq = universalRequestFromNodeRequest(req, res as never, undefined, options.contextValues?.(req));
-    uHandler(uReq)
+    let answer: Promise<UniversalServerResponse>;
+    try {
+      answer = uHandler(checkJsonBody(uReq, uHandler.method.input, maxBytes));
+    } catch (e) {
+      answer = Promise.resolve(connectErrorResponse(ConnectError.from(e)));
+    }
+    answer
       .then(conformResponse)
       .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
       .catch((reason: unknown) => {
@@ -57,6 +77,83 @@ export function connectHandler(options: ConnectHandlerOptions): ConnectHandler {
 /** The path of a Node request, without its query. */
 export function pathOf(req: NodeRequest): string {
   return (req.url ?? "/").split("?", 1)[0]!;
+}
+
+/** A Connect unary error answer. */
+function connectErrorResponse(error: ConnectError): UniversalServerResponse {
+  const body = errorToJsonBytes(error, {});
+  return { status: codeToHttpStatus(error.code), header: new Headers({ "content-type": "application/json", "content-length": String(body.byteLength) }), body: createAsyncIterable([body]) };
+}
+
+/** The JSON text of one request message, checked and normalised by `checkJsonRequest`; a ConnectError when refused. */
+function checkedJson(desc: DescMessage, bytes: Uint8Array): Uint8Array {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return bytes; // not JSON: Connect refuses it in its own words
+  }
+  try {
+    return new TextEncoder().encode(JSON.stringify(checkJsonRequest(desc, json)));
+  } catch (e) {
+    throw toConnectError(e);
+  }
+}
+
+/**
+ * A Connect JSON request whose message(s) pass through `checkJsonRequest`
+ * before Connect decodes them: a unary POST body (identity encoding), each
+ * message of a JSON stream, or the `message` of a GET. A refusal is thrown
+ * from the body, where Connect reads it, so it reaches the client in the
+ * call's protocol. Compressed JSON is left to Connect as it is.
+ */
+function checkJsonBody(req: UniversalServerRequest, desc: DescMessage, maxBytes: number): UniversalServerRequest {
+  const type = req.header.get("content-type") ?? "";
+  const body = req.body;
+  if (req.method === "GET") {
+    const url = new URL(req.url);
+    const q = url.searchParams;
+    const message = q.get("message");
+    if (q.get("encoding") !== "json" || message === null || q.has("compression") || q.get("base64") === "1") return req;
+    // A refusal here is thrown to the caller, which answers it: Connect reads a GET's message from the URL, not a body.
+    q.set("message", new TextDecoder().decode(checkedJson(desc, new TextEncoder().encode(message))));
+    return { ...req, url: url.toString() };
+  }
+  if (typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return req;
+  const bytes = body as AsyncIterable<Uint8Array>;
+  if (/^application\/json(;|$)/.test(type) && !req.header.has("content-encoding")) {
+    // The checked text may differ in length from what the client sent.
+    req.header.delete("content-length");
+    return { ...req, body: checkedUnary(bytes, desc, maxBytes) };
+  }
+  if (/^application\/connect\+json(;|$)/.test(type) && !req.header.has("connect-content-encoding")) {
+    const checked = pipe(
+      bytes,
+      transformSplitEnvelope(maxBytes),
+      async function* (envelopes) {
+        for await (const env of envelopes) yield env.flags === 0 ? { flags: 0, data: checkedJson(desc, env.data) } : env;
+      },
+      transformJoinEnvelopes(),
+    );
+    return { ...req, body: checked };
+  }
+  return req;
+}
+
+async function* checkedUnary(body: AsyncIterable<Uint8Array>, desc: DescMessage, maxBytes: number): AsyncIterable<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of body) {
+    chunks.push(c);
+    size += c.byteLength;
+    if (size > maxBytes) {
+      // Over the limit: pass it on as it is, and Connect refuses it.
+      yield* chunks;
+      yield* body;
+      return;
+    }
+  }
+  yield checkedJson(desc, Buffer.concat(chunks));
 }
 
 /**

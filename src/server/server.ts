@@ -99,6 +99,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
     acceptCompression: [compressionGzip, compressionBrotli],
+    // The proto3 JSON rules: unknown fields are refused (Connect ignores them by default), and every field is emitted, zero or not.
+    jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
     contextValues: callContextValues,
   });
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
