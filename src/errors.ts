@@ -56,6 +56,11 @@ export function unavailable(message: string): RosterError {
   return new RosterError("unavailable", message);
 }
 
+/** No such RPC here: an unknown method of a served service, or a service this node does not serve. */
+export function unimplemented(service: string, method: string, serviceKnown: boolean): RosterError {
+  return new RosterError("unimplemented", serviceKnown ? `method ${method} of ${service} is not implemented` : `service ${service} is not served here`);
+}
+
 /** The call ended because its client went away. */
 export function cancelled(message: string): RosterError {
   return new RosterError("cancelled", message);

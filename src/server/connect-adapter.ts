@@ -34,6 +34,8 @@ export interface ConnectHandler {
   (req: NodeRequest, res: NodeResponse): void;
   /** True when `path` (without a query) is an RPC the router serves. */
   serves(path: string): boolean;
+  /** The full names of the services it serves. */
+  readonly services: ReadonlySet<string>;
 }
 
 /**
@@ -71,7 +73,8 @@ export function connectHandler(options: ConnectHandlerOptions): ConnectHandler {
         if (ConnectError.from(reason).code !== Code.Aborted) console.error(`handler for rpc ${uHandler.method.name} of ${uHandler.service.typeName} failed`, reason);
       });
   };
-  return Object.assign(handle, { serves: (path: string) => paths.has(path) });
+  const services = new Set(router.handlers.map((h) => h.service.typeName));
+  return Object.assign(handle, { serves: (path: string) => paths.has(path), services });
 }
 
 /** The path of a Node request, without its query. */

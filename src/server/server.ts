@@ -12,6 +12,7 @@ import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { callContextValues } from "./call-context.js";
 import { connectHandler, pathOf } from "./connect-adapter.js";
+import { answerUnimplemented } from "./unimplemented.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
 import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
@@ -104,8 +105,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     contextValues: callContextValues,
   });
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
-    if (connect.serves(pathOf(req))) connect(req, res);
-    else void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
+    const path = pathOf(req);
+    if (connect.serves(path)) connect(req, res);
+    else if (!answerUnimplemented(req, res, path, connect.services)) void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
   };
 
   const sessions = new Set<http2.ServerHttp2Session>();

@@ -27,12 +27,13 @@ function grpcOutcome(fields: Record<string, unknown>): Outcome {
  * Sends `body` (the request message's bytes, as they are, not re-encoded) to
  * a unary RPC through one front end's own wire protocol over HTTP/2, and
  * reads the status back the way that protocol carries it. For Connect JSON,
- * `body` is sent as the JSON text.
+ * `body` is sent as the JSON text. `method` is a RegistryService method, or a
+ * whole path ("/package.Service/Method").
  */
 export async function rawUnary(frontEnd: FrontEnd, url: string, method: string, body: Buffer): Promise<Outcome> {
   const session = http2.connect(url);
   try {
-    const path = `/roster.v1.RegistryService/${method}`;
+    const path = method.startsWith("/") ? method : `/roster.v1.RegistryService/${method}`;
     const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path };
     let payload: Buffer;
     switch (frontEnd) {
