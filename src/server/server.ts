@@ -7,7 +7,7 @@ import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { ServerConfig } from "../config.js";
 import { createStore } from "../store/create-store.js";
 import type { Store } from "../store/store.js";
-import { registerHealthService } from "./health-service.js";
+import { NodeHealth, registerHealthService } from "./health-service.js";
 import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { callContextValues } from "./call-context.js";
@@ -63,13 +63,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // Before the store, so a bad certificate or policy file stops the start with nothing left open.
   const security = nodeSecurity(config, log);
   let hub: WatchHub | undefined;
+  let health: NodeHealth | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
       log.warn({ event: "store_resync" }, detail);
       hub?.resync(detail);
     },
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
-    onStale: (stale, detail) => (stale ? log.warn({ event: "store_stale", stale }, detail) : log.info({ event: "store_stale", stale }, detail)),
+    onStale: (stale, detail) => {
+      if (stale) log.warn({ event: "store_stale", stale }, detail);
+      else log.info({ event: "store_stale", stale }, detail);
+      health?.changed();
+    },
   });
   const metrics = new Metrics();
   hub = new WatchHub(store, config.limits, config.timing, metrics);
@@ -91,11 +96,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     startedAt,
     onBeat: () => metrics.beat(),
   }));
+  const nodeHealth = (health = new NodeHealth({ stale: () => store.status().stale, services: () => connect.services }));
   const connect = connectHandler({
     // Every service Roster serves is mounted here.
     routes(router) {
       registerRegistryService(router, handlers);
-      registerHealthService(router, () => serving);
+      registerHealthService(router, nodeHealth);
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
@@ -147,6 +153,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const close = () =>
     (closing ??= (async () => {
       serving = false;
+      // Health watchers hear NOT_SERVING before their streams end.
+      nodeHealth.shutdown();
       log.info({ event: "shutdown" }, "shutting down");
       h2.close();
       h1?.close();
