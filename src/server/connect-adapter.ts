@@ -2,7 +2,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage, DescService } from "@bufbuild/protobuf";
 import {
   createAsyncIterable,
   pipe,
@@ -36,6 +36,8 @@ export interface ConnectHandler {
   serves(path: string): boolean;
   /** The full names of the services it serves. */
   readonly services: ReadonlySet<string>;
+  /** The services it serves. */
+  readonly descriptors: readonly DescService[];
 }
 
 /**
@@ -73,8 +75,9 @@ export function connectHandler(options: ConnectHandlerOptions): ConnectHandler {
         if (ConnectError.from(reason).code !== Code.Aborted) console.error(`handler for rpc ${uHandler.method.name} of ${uHandler.service.typeName} failed`, reason);
       });
   };
-  const services = new Set(router.handlers.map((h) => h.service.typeName));
-  return Object.assign(handle, { serves: (path: string) => paths.has(path), services });
+  const descriptors = [...new Set(router.handlers.map((h) => h.service))];
+  const services = new Set(descriptors.map((d) => d.typeName));
+  return Object.assign(handle, { serves: (path: string) => paths.has(path), services, descriptors });
 }
 
 /** The path of a Node request, without its query. */

@@ -13,6 +13,7 @@ import { Metrics } from "./metrics.js";
 import { callContextValues } from "./call-context.js";
 import { connectHandler, pathOf } from "./connect-adapter.js";
 import { answerUnimplemented } from "./unimplemented.js";
+import { registerReflectionService } from "./reflection/reflection-service.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
 import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
@@ -102,6 +103,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     routes(router) {
       registerRegistryService(router, handlers);
       registerHealthService(router, nodeHealth);
+      registerReflectionService(router, () => connect.descriptors);
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
