@@ -14,6 +14,7 @@ import { callContextValues } from "./call-context.js";
 import { connectHandler, pathOf } from "./connect-adapter.js";
 import { answerUnimplemented } from "./unimplemented.js";
 import { registerReflectionService } from "./reflection/reflection-service.js";
+import { serveRest } from "./rest/rest-routes.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
 import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
@@ -115,7 +116,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     const path = pathOf(req);
     if (connect.serves(path)) connect(req, res);
-    else if (!answerUnimplemented(req, res, path, connect.services)) void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
+    else if (!answerUnimplemented(req, res, path, connect.services) && !serveRest(req, res, path, handlers)) void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
   };
 
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -212,6 +213,6 @@ async function plainRoutes(
     res.end(JSON.stringify(s));
   } else {
     res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found: Roster serves gRPC, gRPC-Web and Connect under /roster.v1.RegistryService/, and GET /metrics, /healthz\n");
+    res.end("not found: Roster serves gRPC, gRPC-Web and Connect under /roster.v1.RegistryService/, and GET /v1/services, /metrics, /healthz\n");
   }
 }
