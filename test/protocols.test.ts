@@ -196,8 +196,10 @@ describe("Refusals are the same on every gRPC front end (fast path and Connect)"
     const plain = await new Promise<number>((resolve) => {
       const s = http2.connect(t.url);
       const r = s.request({ ":path": "/nope" });
-      r.on("response", (h) => resolve(Number(h[":status"])));
-      r.on("close", () => s.close());
+      r.on("response", (h) => {
+        resolve(Number(h[":status"]));
+        s.destroy();
+      });
       r.end();
     });
     assert.equal(plain, 404);
