@@ -56,6 +56,11 @@ export function unavailable(message: string): RosterError {
   return new RosterError("unavailable", message);
 }
 
+/** No such RPC here: an unknown method of a served service, or a service this node does not serve. */
+export function unimplemented(service: string, method: string, serviceKnown: boolean): RosterError {
+  return new RosterError("unimplemented", serviceKnown ? `method ${method} of ${service} is not implemented` : `service ${service} is not served here`);
+}
+
 /** The call ended because its client went away. */
 export function cancelled(message: string): RosterError {
   return new RosterError("cancelled", message);
@@ -65,7 +70,7 @@ export function cancelled(message: string): RosterError {
  * A request that could not be decoded. The text is Connect's own ("parse
  * binary: ..."), so that every front end gives the same message, and the code
  * is INVALID_ARGUMENT everywhere (Connect alone would say INTERNAL; the front
- * ends correct that with `isDecodeFailure`).
+ * ends correct that with `conformRefusal`).
  */
 export function undecodable(detail: string): RosterError {
   return new RosterError("invalid_argument", `${DECODE_FAILURE_PREFIX}${detail}`);
@@ -78,14 +83,40 @@ export function isDecodeFailure(code: Code, message: string): boolean {
   return code === Code.Internal && message.startsWith(DECODE_FAILURE_PREFIX);
 }
 
+/** The name of the setting Connect's `readMaxBytes` enforces. */
+const MAX_MESSAGE_BYTES = "max-message-bytes";
+
+/** A request message over max-message-bytes, in the same words on every front end. */
+export function messageTooLarge(limit: number, size: number | undefined): RosterError {
+  return limitReached(MAX_MESSAGE_BYTES, limit, size === undefined ? "the request message is larger" : `the request message has ${size} bytes`);
+}
+
+// Connect's words for a message over readMaxBytes: with the size when it was known up front, or found after decompression.
+const connectReadMaxBytes = /^message (?:size )?(?:(\d+) )?is larger than configured readMaxBytes (\d+)(?: after decompression)?$/;
+
+/**
+ * The refusal a client is told, given the one Connect made: Connect's own
+ * refusals that Roster words differently are rewritten (an undecodable request
+ * is INVALID_ARGUMENT, not INTERNAL; a message over readMaxBytes names
+ * max-message-bytes), so that every front end answers a request alike. Any
+ * other refusal comes back as it was.
+ */
+export function conformRefusal(code: Code, message: string): { code: Code; message: string } {
+  if (isDecodeFailure(code, message)) return { code: Code.InvalidArgument, message };
+  const tooLarge = code === Code.ResourceExhausted ? connectReadMaxBytes.exec(message) : null;
+  if (tooLarge) return { code, message: messageTooLarge(Number(tooLarge[2]), tooLarge[1] === undefined ? undefined : Number(tooLarge[1])).message };
+  return { code, message };
+}
+
 /** Maps any thrown value to the `ConnectError` a client receives. */
 export function toConnectError(reason: unknown): ConnectError {
   if (isRosterError(reason)) {
     return new ConnectError(reason.message, codes[reason.kind]);
   }
   const err = ConnectError.from(reason);
-  // Connect's own decode failure in a request stream (Heartbeat's messages): the client's fault, not the server's.
-  return isDecodeFailure(err.code, err.rawMessage) ? new ConnectError(err.rawMessage, Code.InvalidArgument) : err;
+  // Connect's own refusals in a request stream (Heartbeat's messages) are worded as every front end words them.
+  const c = conformRefusal(err.code, err.rawMessage);
+  return c.code === err.code && c.message === err.rawMessage ? err : new ConnectError(c.message, c.code);
 }
 
 /**

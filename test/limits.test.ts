@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { collectWatch } from "./helpers/watch.js";
 import { clientFor, startTestServer, until, type TestServer } from "./helpers/server.js";
+import { clientThrough, frontEnds, frontEndTitles } from "./semantics/target.js";
+import { run } from "../src/cli/main.js";
+import { durationToMs } from "../src/core/duration.js";
 
 function refusedWith(code: Code, mention: string) {
   return (e: unknown) => {
@@ -61,5 +64,54 @@ describe("Limits", () => {
     const again = collectWatch(t.client, { service: "full" });
     await again.waitFor(4);
     await again.stop();
+  });
+});
+
+describe("max-message-bytes on every front end", () => {
+  let t: TestServer;
+  const limit = 64 * 1024;
+  before(async () => (t = await startTestServer({ limits: { maxMessageBytes: limit } })));
+  after(() => t.close());
+
+  for (const frontEnd of frontEnds) {
+    it(`refuses a request message over the limit through ${frontEndTitles[frontEnd]} with RESOURCE_EXHAUSTED naming max-message-bytes`, async () => {
+      const client = clientThrough(frontEnd, t.url);
+      const metadata = { k: "x".repeat(limit + 1000) };
+      await assert.rejects(client.register({ service: "big", host: "h", port: 1, metadata }), (e: unknown) => {
+        const err = ConnectError.from(e);
+        assert.equal(err.code, Code.ResourceExhausted, err.message);
+        assert.match(err.rawMessage, new RegExp(`^limit max-message-bytes=${limit} reached: the request message (has \\d+ bytes|is larger)$`));
+        return true;
+      });
+      await client.register({ service: "small", host: "h", port: 1 });
+    });
+  }
+});
+
+describe("GetStatus: the limits in force", () => {
+  let t: TestServer;
+  before(async () => (t = await startTestServer({ limits: { maxMessageBytes: 123_456, maxWatchQueue: 77, minTtlMs: 2000, maxTtlMs: 60_000, maxInstances: 42 }, timing: { historySize: 999 } })));
+  after(() => t.close());
+
+  it("returns every configured limit a client needs, with the configured values", async () => {
+    const { limits } = await t.client.getStatus({});
+    assert.ok(limits);
+    assert.equal(limits.maxMessageBytes, 123_456);
+    assert.equal(limits.maxWatchQueue, 77);
+    assert.equal(limits.maxInstances, 42);
+    assert.equal(limits.historySize, 999);
+    assert.equal(durationToMs(limits.minTtl), 2000);
+    assert.equal(durationToMs(limits.maxTtl), 60_000);
+    assert.equal(limits.maxTags, 32, "a default");
+    assert.equal(durationToMs(limits.watchProgressInterval), 5000);
+  });
+
+  it("shows them in `roster status`, named as the settings", async () => {
+    let stdout = "";
+    const code = await run(["status", "--registry", t.url], { stdout: { write: (s: string) => void (stdout += s) }, stderr: { write: () => {} }, env: {}, signal: new AbortController().signal });
+    assert.equal(code, 0);
+    assert.match(stdout, /max-message-bytes:\s+123456\n/);
+    assert.match(stdout, /max-watch-queue:\s+77\n/);
+    assert.match(stdout, /ttl:\s+2s to 1m00s\n/);
   });
 });

@@ -10,6 +10,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { RegisterRequestSchema, RegistryService, WatchEventType } from "../gen/roster/v1/registry_pb.js";
 import { collectWatch } from "./helpers/watch.js";
 import { sleep, startTestServer, until, type TestServer } from "./helpers/server.js";
+import { rawUnary } from "./semantics/raw-call.js";
+import { frontEnds } from "./semantics/target.js";
 
 describe("Protocols on one port (gRPC fast path, gRPC via Connect, gRPC-Web, Connect)", function () {
   this.timeout(20000);
@@ -177,14 +179,30 @@ describe("Refusals are the same on every gRPC front end (fast path and Connect)"
     }
   });
 
-  it("answers an unknown method with HTTP 404, which gRPC clients read as UNIMPLEMENTED, on both", async () => {
-    for (const gzip of [false, true]) assert.deepEqual(await rawGrpc(t.url, "/roster.v1.RegistryService/Nope", [Buffer.alloc(0)], { gzip }).outcome, { status: "http 404", message: "" });
+  it("answers an unknown method or service with UNIMPLEMENTED in the caller's own protocol, on every protocol", async () => {
+    for (const frontEnd of frontEnds) {
+      const body = frontEnd === "connect-json" ? Buffer.from("{}") : Buffer.alloc(0);
+      assert.deepEqual(await rawUnary(frontEnd, t.url, "Nope", body), { code: Code.Unimplemented, message: "method Nope of roster.v1.RegistryService is not implemented" }, frontEnd);
+      assert.deepEqual(await rawUnary(frontEnd, t.url, "/foo.v1.Bar/Baz", body), { code: Code.Unimplemented, message: "service foo.v1.Bar is not served here" }, frontEnd);
+    }
     const c = new grpc.Client(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure());
-    const code = await new Promise<number>((resolve) =>
-      c.makeUnaryRequest("/roster.v1.RegistryService/Nope", (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e ? e.code : grpc.status.OK)),
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      c.makeUnaryRequest("/roster.v1.RegistryService/Nope", (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e)),
     );
     c.close();
-    assert.equal(code, grpc.status.UNIMPLEMENTED);
+    assert.equal(err?.code, grpc.status.UNIMPLEMENTED);
+    assert.equal(err?.details, "method Nope of roster.v1.RegistryService is not implemented");
+    // A request in no RPC protocol is not an RPC: plain HTTP 404.
+    const plain = await new Promise<number>((resolve) => {
+      const s = http2.connect(t.url);
+      const r = s.request({ ":path": "/nope" });
+      r.on("response", (h) => {
+        resolve(Number(h[":status"]));
+        s.destroy();
+      });
+      r.end();
+    });
+    assert.equal(plain, 404);
   });
 });
 

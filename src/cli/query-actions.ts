@@ -2,10 +2,12 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   DeregisterResponseSchema,
   GetStatusResponseSchema,
+  type Limits,
   ListServicesResponseSchema,
   ResolveResponseSchema,
   Strategy,
 } from "../../gen/roster/v1/registry_pb.js";
+import { durationToMs, formatDuration } from "../core/duration.js";
 import type { PickStrategy } from "../core/pick.js";
 import type { ClientOptions } from "./client-options.js";
 import { fields, instanceTable, serviceTable } from "./format.js";
@@ -64,6 +66,26 @@ export async function status(io: CliIo, opts: ClientOptions): Promise<void> {
       ["expiry protection", r.expiryProtection ? "ACTIVE (expiry suspended)" : "off"],
       ["stale", r.stale ? "yes (store unreachable, serving the last view)" : "no"],
       ["started at", r.startedAt ? timestampDate(r.startedAt).toISOString() : "-"],
+      ...(r.limits ? limitFields(r.limits) : []),
     ]),
   );
+}
+
+/** The limits in force, named as the settings that set them (`roster serve --help`). */
+function limitFields(l: Limits): [string, string][] {
+  const d = (x: Parameters<typeof durationToMs>[0]) => formatDuration(durationToMs(x));
+  return [
+    ["max-message-bytes", String(l.maxMessageBytes)],
+    ["max-instances", String(l.maxInstances)],
+    ["max-instances-per-service", String(l.maxInstancesPerService)],
+    ["ttl", `${d(l.minTtl)} to ${d(l.maxTtl)}`],
+    ["max-tags", `${l.maxTags} (each up to ${l.maxTagLength} characters)`],
+    ["max-metadata", `${l.maxMetadataEntries} entries, ${l.maxMetadataBytes} bytes`],
+    ["max-weight", String(l.maxWeight)],
+    ["max-watchers", String(l.maxWatchers)],
+    ["max-watch-queue", String(l.maxWatchQueue)],
+    ["max-streams-per-connection", String(l.maxStreamsPerConnection)],
+    ["history-size", String(l.historySize)],
+    ["watch-progress-interval", d(l.watchProgressInterval)],
+  ];
 }

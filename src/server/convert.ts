@@ -1,7 +1,8 @@
 import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { InstanceSchema, RemovalReason, ResolveResponseSchema, type Instance, type ResolveResponse } from "../../gen/roster/v1/registry_pb.js";
+import { InstanceSchema, LimitsSchema, RemovalReason, ResolveResponseSchema, type Instance, type Limits as LimitsProto, type ResolveResponse } from "../../gen/roster/v1/registry_pb.js";
+import type { Limits, Timing } from "../config.js";
 import type { InstanceRecord, RemovalCause } from "../core/types.js";
 import { durationFromMs } from "../core/duration.js";
 
@@ -90,4 +91,31 @@ export function removalReason(cause: RemovalCause | "unmatched"): RemovalReason 
     case "unmatched":
       return RemovalReason.UNMATCHED;
   }
+}
+
+/** The wire form of the limits in force (GetStatus), so clients in any language can stay within them. */
+export function limitsToProto(l: Limits, t: Pick<Timing, "historySize" | "watchProgressIntervalMs">): LimitsProto {
+  return create(LimitsSchema, {
+    maxMessageBytes: l.maxMessageBytes,
+    maxBufferedRequestBytesPerConnection: BigInt(l.maxBufferedRequestBytesPerConnection),
+    maxServiceNameLength: l.maxServiceNameLength,
+    maxNamespaceLength: l.maxNamespaceLength,
+    maxInstanceIdLength: l.maxInstanceIdLength,
+    maxHostLength: l.maxHostLength,
+    maxTags: l.maxTags,
+    maxTagLength: l.maxTagLength,
+    maxMetadataEntries: l.maxMetadataEntries,
+    maxMetadataBytes: l.maxMetadataBytes,
+    maxZoneLength: l.maxZoneLength,
+    maxWeight: l.maxWeight,
+    minTtl: durationFromMs(l.minTtlMs),
+    maxTtl: durationFromMs(l.maxTtlMs),
+    maxInstancesPerService: l.maxInstancesPerService,
+    maxInstances: l.maxInstances,
+    maxStreamsPerConnection: l.maxStreamsPerConnection,
+    maxWatchers: l.maxWatchers,
+    maxWatchQueue: l.maxWatchQueue,
+    historySize: t.historySize,
+    watchProgressInterval: durationFromMs(t.watchProgressIntervalMs),
+  });
 }

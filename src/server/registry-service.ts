@@ -25,7 +25,7 @@ import {
   type WatchRequest,
   type WatchResponse,
 } from "../../gen/roster/v1/registry_pb.js";
-import type { Limits } from "../config.js";
+import type { Limits, Timing } from "../config.js";
 import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
 import { matches } from "../core/filter.js";
 import { Picker, type PickStrategy } from "../core/pick.js";
@@ -33,7 +33,7 @@ import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecor
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
 import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
-import { instanceToProto, resolveResponse } from "./convert.js";
+import { instanceToProto, limitsToProto, resolveResponse } from "./convert.js";
 import type { StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
@@ -42,6 +42,8 @@ export interface RegistryServiceDeps {
   readonly store: Store;
   readonly hub: WatchHub;
   readonly limits: Limits;
+  /** The timing settings clients need to know (history size, progress interval), for GetStatus. */
+  readonly timing: Pick<Timing, "historySize" | "watchProgressIntervalMs">;
   readonly streams: StreamLimiter;
   readonly version: string;
   readonly startedAt: number;
@@ -76,6 +78,7 @@ export interface RegistryHandlers {
 export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   const { store, hub, limits, streams } = deps;
   const picker = new Picker();
+  const limitsProto = limitsToProto(limits, deps.timing);
 
   /** The instances a Resolve answers with. */
   async function resolveView(req: ResolveRequest): Promise<{ instances: InstanceRecord[]; revision: bigint; stale: boolean }> {
@@ -167,6 +170,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
         expiryProtection: s.expiryProtection,
         stale: s.stale,
         startedAt: timestampFromMs(deps.startedAt),
+        limits: limitsProto,
       });
     },
   };

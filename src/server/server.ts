@@ -3,14 +3,18 @@ import * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { ServerConfig } from "../config.js";
 import { createStore } from "../store/create-store.js";
 import type { Store } from "../store/store.js";
-import { registerHealthService } from "./health-service.js";
+import { NodeHealth, registerHealthService } from "./health-service.js";
 import { createLogger, logLifecycle, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { callContextValues } from "./call-context.js";
+import { connectHandler, pathOf } from "./connect-adapter.js";
+import { answerUnimplemented } from "./unimplemented.js";
+import { registerReflectionService } from "./reflection/reflection-service.js";
+import { serveRest } from "./rest/rest-routes.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
 import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
@@ -62,13 +66,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // Before the store, so a bad certificate or policy file stops the start with nothing left open.
   const security = nodeSecurity(config, log);
   let hub: WatchHub | undefined;
+  let health: NodeHealth | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
       log.warn({ event: "store_resync" }, detail);
       hub?.resync(detail);
     },
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
-    onStale: (stale, detail) => (stale ? log.warn({ event: "store_stale", stale }, detail) : log.info({ event: "store_stale", stale }, detail)),
+    onStale: (stale, detail) => {
+      if (stale) log.warn({ event: "store_stale", stale }, detail);
+      else log.info({ event: "store_stale", stale }, detail);
+      health?.changed();
+    },
   });
   const metrics = new Metrics();
   hub = new WatchHub(store, config.limits, config.timing, metrics);
@@ -84,22 +93,33 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     store,
     hub,
     limits: config.limits,
+    timing: config.timing,
     streams: new StreamLimiter(config.limits.maxStreamsPerConnection),
     version,
     startedAt,
     onBeat: () => metrics.beat(),
   }));
-  const handler = connectNodeAdapter({
+  const nodeHealth = (health = new NodeHealth({ stale: () => store.status().stale, services: () => connect.services }));
+  const connect = connectHandler({
+    // Every service Roster serves is mounted here.
     routes(router) {
       registerRegistryService(router, handlers);
-      registerHealthService(router, () => serving);
+      registerHealthService(router, nodeHealth);
+      registerReflectionService(router, () => connect.descriptors);
       registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, auth: config.auth });
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // The proto3 JSON rules: unknown fields are refused (Connect ignores them by default), and every field is emitted, zero or not.
+    jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
     contextValues: callContextValues,
-    fallback: (req, res) => void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) })),
   });
+  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    const path = pathOf(req);
+    if (connect.serves(path)) connect(req, res);
+    else if (!answerUnimplemented(req, res, path, connect.services) && !serveRest(req, res, path, handlers)) void plainRoutes(req, res, metrics, () => ({ serving, ...statusJson(store, hub) }));
+  };
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection));
@@ -138,6 +158,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const close = () =>
     (closing ??= (async () => {
       serving = false;
+      // Health watchers hear NOT_SERVING before their streams end.
+      nodeHealth.shutdown();
       log.info({ event: "shutdown" }, "shutting down");
       h2.close();
       h1?.close();
@@ -193,6 +215,6 @@ async function plainRoutes(
     res.end(JSON.stringify(s));
   } else {
     res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found: Roster serves gRPC, gRPC-Web and Connect under /roster.v1.RegistryService/, and GET /metrics, /healthz\n");
+    res.end("not found: Roster serves gRPC, gRPC-Web and Connect under /roster.v1.RegistryService/, and GET /v1/services, /metrics, /healthz\n");
   }
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { InstanceStatus, WatchEventType } from "../../gen/roster/v1/registry_pb.js";
+import { InstanceStatus, RegisterRequestSchema, WatchEventType } from "../../gen/roster/v1/registry_pb.js";
+import { rawUnary } from "./raw-call.js";
 import { collectWatch } from "../helpers/watch.js";
 import { type TestServer } from "../helpers/server.js";
 import type { Target } from "./target.js";
@@ -51,6 +53,33 @@ export function identityAndRevisionsSuite(target: Target): void {
       // Names at the limits are fine.
       await t.client.register({ service: "a".repeat(253), id: "~".repeat(128), host: "h", port: 65535 });
       await t.client.register({ service: "a.b-c.9", host: "h", port: 1 });
+    });
+
+    it("refuses an undecodable request with INVALID_ARGUMENT, in the same words on every front end (1.2)", async () => {
+      const binary = [
+        Buffer.from([0x12, 0x02, 0xc3, 0x28, 0x1a, 0x01, 0x68, 0x20, 0x01]), // RegisterRequest{service: "\xc3(" (invalid UTF-8), host: "h", port: 1}
+        Buffer.from([0xff, 0xff, 0xff]), // not protobuf at all
+      ];
+      const json = [Buffer.from('{"service": "ok", "host": '), Buffer.from('{"service": "ok", "port": "eighty"}')];
+      const bodies = target.frontEnd === "connect-json" ? json : binary;
+      for (const body of bodies) {
+        const out = await rawUnary(target.frontEnd, t.url, "Register", body);
+        assert.equal(out.code, Code.InvalidArgument, `${body.toString("hex")}: ${out.code} ${out.message}`);
+        if (target.frontEnd === "connect-json") {
+          assert.match(out.message, /^cannot decode (message roster\.v1\.RegisterRequest|field roster\.v1\.RegisterRequest\.port) from JSON/);
+          continue;
+        }
+        // The decoder's own words after "parse binary: ", as the gRPC fast path gives them.
+        let expected = "";
+        try {
+          fromBinary(RegisterRequestSchema, body);
+        } catch (e) {
+          expected = `parse binary: ${(e as Error).message}`;
+        }
+        assert.equal(out.message, expected);
+      }
+      // The node goes on serving.
+      await t.client.register({ service: "after-garbage", host: "h", port: 1 });
     });
 
     it("assigns an id when the client gives none (1.2)", async () => {

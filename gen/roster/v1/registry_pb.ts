@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/registry.proto.
  */
 export const file_roster_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Chhyb3N0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCXJvc3Rlci52MSLiAwoISW5zdGFuY2USEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjMKCG1ldGFkYXRhGAggAygLMiEucm9zdGVyLnYxLkluc3RhbmNlLk1ldGFkYXRhRW50cnkSDgoGd2VpZ2h0GAkgASgNEgwKBHpvbmUYCiABKAkSJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyZWF0ZV9yZXZpc2lvbhgMIAEoBBIUCgxtb2RfcmV2aXNpb24YDSABKAQSMQoNcmVnaXN0ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGxvYWQYECABKA0aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIskCCg9SZWdpc3RlclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjoKCG1ldGFkYXRhGAggAygLMigucm9zdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgJIAEoDRIMCgR6b25lGAogASgJEiYKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXAoQUmVnaXN0ZXJSZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLnJvc3Rlci52MS5JbnN0YW5jZRIPCgdjcmVhdGVkGAIgASgIEhAKCHJldmlzaW9uGAMgASgEIkMKEURlcmVnaXN0ZXJSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEgoKAmlkGAMgASgJIiYKEkRlcmVnaXN0ZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCKJAQoQSGVhcnRiZWF0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIKCgJpZBgDIAEoCRIpCgZzdGF0dXMYBCABKA4yGS5yb3N0ZXIudjEuSW5zdGFuY2VTdGF0dXMSEQoEbG9hZBgFIAEoDUgAiAEBQgcKBV9sb2FkIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWJlYXRzGAEgASgEIogBCgZGaWx0ZXISDAoEdGFncxgBIAMoCRIxCghtZXRhZGF0YRgCIAMoCzIfLnJvc3Rlci52MS5GaWx0ZXIuTWV0YWRhdGFFbnRyeRIMCgR6b25lGAMgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJtCgxXYXRjaFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEucm9zdGVyLnYxLkZpbHRlchIWCg5zdGFydF9yZXZpc2lvbhgEIAEoBCKqAQoNV2F0Y2hSZXNwb25zZRInCgR0eXBlGAEgASgOMhkucm9zdGVyLnYxLldhdGNoRXZlbnRUeXBlEhAKCHJldmlzaW9uGAIgASgEEiUKCGluc3RhbmNlGAMgASgLMhMucm9zdGVyLnYxLkluc3RhbmNlEigKBnJlYXNvbhgEIAEoDjIYLnJvc3Rlci52MS5SZW1vdmFsUmVhc29uEg0KBXN0YWxlGAUgASgIIqkBCg5SZXNvbHZlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIhCgZmaWx0ZXIYAyABKAsyES5yb3N0ZXIudjEuRmlsdGVyEhQKDGFsbF9zdGF0dXNlcxgEIAEoCBIlCghzdHJhdGVneRgFIAEoDjITLnJvc3Rlci52MS5TdHJhdGVneRITCgtwcmVmZXJfem9uZRgGIAEoCSJaCg9SZXNvbHZlUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMucm9zdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIigKE0xpc3RTZXJ2aWNlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIooBCg5TZXJ2aWNlU3VtbWFyeRIMCgRuYW1lGAEgASgJEhEKCWluc3RhbmNlcxgCIAEoDRIPCgdoZWFsdGh5GAMgASgNEhAKCHN0YXJ0aW5nGAQgASgNEhEKCXVuaGVhbHRoeRgFIAEoDRIQCghzdG9wcGluZxgGIAEoDRIPCgd1bmtub3duGAcgASgNImQKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEisKCHNlcnZpY2VzGAEgAygLMhkucm9zdGVyLnYxLlNlcnZpY2VTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIhIKEEdldFN0YXR1c1JlcXVlc3Qi1AEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDQoFc3RvcmUYAiABKAkSEAoIcmV2aXNpb24YAyABKAQSEQoJaW5zdGFuY2VzGAQgASgNEg4KBmxlYXNlcxgFIAEoDRIQCgh3YXRjaGVycxgGIAEoDRIZChFleHBpcnlfcHJvdGVjdGlvbhgHIAEoCBINCgVzdGFsZRgIIAEoCBIuCgpzdGFydGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCrGAQoOSW5zdGFuY2VTdGF0dXMSHwobSU5TVEFOQ0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYSU5TVEFOQ0VfU1RBVFVTX1NUQVJUSU5HEAESGwoXSU5TVEFOQ0VfU1RBVFVTX0hFQUxUSFkQAhIdChlJTlNUQU5DRV9TVEFUVVNfVU5IRUFMVEhZEAMSHAoYSU5TVEFOQ0VfU1RBVFVTX1NUT1BQSU5HEAQSGwoXSU5TVEFOQ0VfU1RBVFVTX1VOS05PV04QBSrtAQoOV2F0Y2hFdmVudFR5cGUSIAocV0FUQ0hfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhoKFldBVENIX0VWRU5UX1RZUEVfQURERUQQARIcChhXQVRDSF9FVkVOVF9UWVBFX1VQREFURUQQAhIcChhXQVRDSF9FVkVOVF9UWVBFX1JFTU9WRUQQAxImCiJXQVRDSF9FVkVOVF9UWVBFX1NOQVBTSE9UX0NPTVBMRVRFEAQSGgoWV0FUQ0hfRVZFTlRfVFlQRV9SRVNFVBAFEh0KGVdBVENIX0VWRU5UX1RZUEVfUFJPR1JFU1MQBiqKAQoNUmVtb3ZhbFJlYXNvbhIeChpSRU1PVkFMX1JFQVNPTl9VTlNQRUNJRklFRBAAEhoKFlJFTU9WQUxfUkVBU09OX0VYUElSRUQQARIfChtSRU1PVkFMX1JFQVNPTl9ERVJFR0lTVEVSRUQQAhIcChhSRU1PVkFMX1JFQVNPTl9VTk1BVENIRUQQAyqFAQoIU3RyYXRlZ3kSGAoUU1RSQVRFR1lfVU5TUEVDSUZJRUQQABIYChRTVFJBVEVHWV9ST1VORF9ST0JJThABEhMKD1NUUkFURUdZX1JBTkRPTRACEhUKEVNUUkFURUdZX1dFSUdIVEVEEAMSGQoVU1RSQVRFR1lfTEVBU1RfTE9BREVEEAQyhAQKD1JlZ2lzdHJ5U2VydmljZRJDCghSZWdpc3RlchIaLnJvc3Rlci52MS5SZWdpc3RlclJlcXVlc3QaGy5yb3N0ZXIudjEuUmVnaXN0ZXJSZXNwb25zZRJJCgpEZXJlZ2lzdGVyEhwucm9zdGVyLnYxLkRlcmVnaXN0ZXJSZXF1ZXN0Gh0ucm9zdGVyLnYxLkRlcmVnaXN0ZXJSZXNwb25zZRJICglIZWFydGJlYXQSGy5yb3N0ZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLnJvc3Rlci52MS5IZWFydGJlYXRSZXNwb25zZSgBEjwKBVdhdGNoEhcucm9zdGVyLnYxLldhdGNoUmVxdWVzdBoYLnJvc3Rlci52MS5XYXRjaFJlc3BvbnNlMAESQAoHUmVzb2x2ZRIZLnJvc3Rlci52MS5SZXNvbHZlUmVxdWVzdBoaLnJvc3Rlci52MS5SZXNvbHZlUmVzcG9uc2USTwoMTGlzdFNlcnZpY2VzEh4ucm9zdGVyLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHy5yb3N0ZXIudjEuTGlzdFNlcnZpY2VzUmVzcG9uc2USRgoJR2V0U3RhdHVzEhsucm9zdGVyLnYxLkdldFN0YXR1c1JlcXVlc3QaHC5yb3N0ZXIudjEuR2V0U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chhyb3N0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCXJvc3Rlci52MSLiAwoISW5zdGFuY2USEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjMKCG1ldGFkYXRhGAggAygLMiEucm9zdGVyLnYxLkluc3RhbmNlLk1ldGFkYXRhRW50cnkSDgoGd2VpZ2h0GAkgASgNEgwKBHpvbmUYCiABKAkSJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyZWF0ZV9yZXZpc2lvbhgMIAEoBBIUCgxtb2RfcmV2aXNpb24YDSABKAQSMQoNcmVnaXN0ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGxvYWQYECABKA0aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIskCCg9SZWdpc3RlclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjoKCG1ldGFkYXRhGAggAygLMigucm9zdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgJIAEoDRIMCgR6b25lGAogASgJEiYKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXAoQUmVnaXN0ZXJSZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLnJvc3Rlci52MS5JbnN0YW5jZRIPCgdjcmVhdGVkGAIgASgIEhAKCHJldmlzaW9uGAMgASgEIkMKEURlcmVnaXN0ZXJSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEgoKAmlkGAMgASgJIiYKEkRlcmVnaXN0ZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCKJAQoQSGVhcnRiZWF0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIKCgJpZBgDIAEoCRIpCgZzdGF0dXMYBCABKA4yGS5yb3N0ZXIudjEuSW5zdGFuY2VTdGF0dXMSEQoEbG9hZBgFIAEoDUgAiAEBQgcKBV9sb2FkIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWJlYXRzGAEgASgEIogBCgZGaWx0ZXISDAoEdGFncxgBIAMoCRIxCghtZXRhZGF0YRgCIAMoCzIfLnJvc3Rlci52MS5GaWx0ZXIuTWV0YWRhdGFFbnRyeRIMCgR6b25lGAMgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJtCgxXYXRjaFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEucm9zdGVyLnYxLkZpbHRlchIWCg5zdGFydF9yZXZpc2lvbhgEIAEoBCKqAQoNV2F0Y2hSZXNwb25zZRInCgR0eXBlGAEgASgOMhkucm9zdGVyLnYxLldhdGNoRXZlbnRUeXBlEhAKCHJldmlzaW9uGAIgASgEEiUKCGluc3RhbmNlGAMgASgLMhMucm9zdGVyLnYxLkluc3RhbmNlEigKBnJlYXNvbhgEIAEoDjIYLnJvc3Rlci52MS5SZW1vdmFsUmVhc29uEg0KBXN0YWxlGAUgASgIIqkBCg5SZXNvbHZlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIhCgZmaWx0ZXIYAyABKAsyES5yb3N0ZXIudjEuRmlsdGVyEhQKDGFsbF9zdGF0dXNlcxgEIAEoCBIlCghzdHJhdGVneRgFIAEoDjITLnJvc3Rlci52MS5TdHJhdGVneRITCgtwcmVmZXJfem9uZRgGIAEoCSJaCg9SZXNvbHZlUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMucm9zdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIigKE0xpc3RTZXJ2aWNlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIooBCg5TZXJ2aWNlU3VtbWFyeRIMCgRuYW1lGAEgASgJEhEKCWluc3RhbmNlcxgCIAEoDRIPCgdoZWFsdGh5GAMgASgNEhAKCHN0YXJ0aW5nGAQgASgNEhEKCXVuaGVhbHRoeRgFIAEoDRIQCghzdG9wcGluZxgGIAEoDRIPCgd1bmtub3duGAcgASgNImQKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEisKCHNlcnZpY2VzGAEgAygLMhkucm9zdGVyLnYxLlNlcnZpY2VTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIhIKEEdldFN0YXR1c1JlcXVlc3Qi9wEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDQoFc3RvcmUYAiABKAkSEAoIcmV2aXNpb24YAyABKAQSEQoJaW5zdGFuY2VzGAQgASgNEg4KBmxlYXNlcxgFIAEoDRIQCgh3YXRjaGVycxgGIAEoDRIZChFleHBpcnlfcHJvdGVjdGlvbhgHIAEoCBINCgVzdGFsZRgIIAEoCBIuCgpzdGFydGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgZsaW1pdHMYCiABKAsyES5yb3N0ZXIudjEuTGltaXRzIpYFCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SMQopbWF4X2J1ZmZlcmVkX3JlcXVlc3RfYnl0ZXNfcGVyX2Nvbm5lY3Rpb24YAiABKAQSHwoXbWF4X3NlcnZpY2VfbmFtZV9sZW5ndGgYAyABKA0SHAoUbWF4X25hbWVzcGFjZV9sZW5ndGgYBCABKA0SHgoWbWF4X2luc3RhbmNlX2lkX2xlbmd0aBgFIAEoDRIXCg9tYXhfaG9zdF9sZW5ndGgYBiABKA0SEAoIbWF4X3RhZ3MYByABKA0SFgoObWF4X3RhZ19sZW5ndGgYCCABKA0SHAoUbWF4X21ldGFkYXRhX2VudHJpZXMYCSABKA0SGgoSbWF4X21ldGFkYXRhX2J5dGVzGAogASgNEhcKD21heF96b25lX2xlbmd0aBgLIAEoDRISCgptYXhfd2VpZ2h0GAwgASgNEioKB21pbl90dGwYDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHbWF4X3R0bBgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChltYXhfaW5zdGFuY2VzX3Blcl9zZXJ2aWNlGA8gASgNEhUKDW1heF9pbnN0YW5jZXMYECABKA0SIgoabWF4X3N0cmVhbXNfcGVyX2Nvbm5lY3Rpb24YESABKA0SFAoMbWF4X3dhdGNoZXJzGBIgASgNEhcKD21heF93YXRjaF9xdWV1ZRgTIAEoDRIUCgxoaXN0b3J5X3NpemUYFCABKA0SOgoXd2F0Y2hfcHJvZ3Jlc3NfaW50ZXJ2YWwYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qxgEKDkluc3RhbmNlU3RhdHVzEh8KG0lOU1RBTkNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGElOU1RBTkNFX1NUQVRVU19TVEFSVElORxABEhsKF0lOU1RBTkNFX1NUQVRVU19IRUFMVEhZEAISHQoZSU5TVEFOQ0VfU1RBVFVTX1VOSEVBTFRIWRADEhwKGElOU1RBTkNFX1NUQVRVU19TVE9QUElORxAEEhsKF0lOU1RBTkNFX1NUQVRVU19VTktOT1dOEAUq7QEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIaChZXQVRDSF9FVkVOVF9UWVBFX0FEREVEEAESHAoYV0FUQ0hfRVZFTlRfVFlQRV9VUERBVEVEEAISHAoYV0FUQ0hfRVZFTlRfVFlQRV9SRU1PVkVEEAMSJgoiV0FUQ0hfRVZFTlRfVFlQRV9TTkFQU0hPVF9DT01QTEVURRAEEhoKFldBVENIX0VWRU5UX1RZUEVfUkVTRVQQBRIdChlXQVRDSF9FVkVOVF9UWVBFX1BST0dSRVNTEAYqigEKDVJlbW92YWxSZWFzb24SHgoaUkVNT1ZBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZSRU1PVkFMX1JFQVNPTl9FWFBJUkVEEAESHwobUkVNT1ZBTF9SRUFTT05fREVSRUdJU1RFUkVEEAISHAoYUkVNT1ZBTF9SRUFTT05fVU5NQVRDSEVEEAMqhQEKCFN0cmF0ZWd5EhgKFFNUUkFURUdZX1VOU1BFQ0lGSUVEEAASGAoUU1RSQVRFR1lfUk9VTkRfUk9CSU4QARITCg9TVFJBVEVHWV9SQU5ET00QAhIVChFTVFJBVEVHWV9XRUlHSFRFRBADEhkKFVNUUkFURUdZX0xFQVNUX0xPQURFRBAEMpMECg9SZWdpc3RyeVNlcnZpY2USQwoIUmVnaXN0ZXISGi5yb3N0ZXIudjEuUmVnaXN0ZXJSZXF1ZXN0Ghsucm9zdGVyLnYxLlJlZ2lzdGVyUmVzcG9uc2USSQoKRGVyZWdpc3RlchIcLnJvc3Rlci52MS5EZXJlZ2lzdGVyUmVxdWVzdBodLnJvc3Rlci52MS5EZXJlZ2lzdGVyUmVzcG9uc2USSAoJSGVhcnRiZWF0Ehsucm9zdGVyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5yb3N0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2UoARI8CgVXYXRjaBIXLnJvc3Rlci52MS5XYXRjaFJlcXVlc3QaGC5yb3N0ZXIudjEuV2F0Y2hSZXNwb25zZTABEkUKB1Jlc29sdmUSGS5yb3N0ZXIudjEuUmVzb2x2ZVJlcXVlc3QaGi5yb3N0ZXIudjEuUmVzb2x2ZVJlc3BvbnNlIgOQAgESVAoMTGlzdFNlcnZpY2VzEh4ucm9zdGVyLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHy5yb3N0ZXIudjEuTGlzdFNlcnZpY2VzUmVzcG9uc2UiA5ACARJLCglHZXRTdGF0dXMSGy5yb3N0ZXIudjEuR2V0U3RhdHVzUmVxdWVzdBocLnJvc3Rlci52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Instance is one registered endpoint of a service.
@@ -683,6 +683,13 @@ export type GetStatusResponse = Message<"roster.v1.GetStatusResponse"> & {
    * @generated from field: google.protobuf.Timestamp started_at = 9;
    */
   startedAt?: Timestamp | undefined;
+
+  /**
+   * The limits this node enforces; a request past one is refused.
+   *
+   * @generated from field: roster.v1.Limits limits = 10;
+   */
+  limits?: Limits | undefined;
 };
 
 /**
@@ -691,6 +698,145 @@ export type GetStatusResponse = Message<"roster.v1.GetStatusResponse"> & {
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_roster_v1_registry, 16);
+
+/**
+ * Limits are the configured limits of a registry node (README.md,
+ * "Configuration"), for clients that want to stay within them.
+ *
+ * @generated from message roster.v1.Limits
+ */
+export type Limits = Message<"roster.v1.Limits"> & {
+  /**
+   * Largest request message, in bytes.
+   *
+   * @generated from field: uint32 max_message_bytes = 1;
+   */
+  maxMessageBytes: number;
+
+  /**
+   * Most bytes of partly received requests held per connection.
+   *
+   * @generated from field: uint64 max_buffered_request_bytes_per_connection = 2;
+   */
+  maxBufferedRequestBytesPerConnection: bigint;
+
+  /**
+   * @generated from field: uint32 max_service_name_length = 3;
+   */
+  maxServiceNameLength: number;
+
+  /**
+   * @generated from field: uint32 max_namespace_length = 4;
+   */
+  maxNamespaceLength: number;
+
+  /**
+   * @generated from field: uint32 max_instance_id_length = 5;
+   */
+  maxInstanceIdLength: number;
+
+  /**
+   * @generated from field: uint32 max_host_length = 6;
+   */
+  maxHostLength: number;
+
+  /**
+   * Most tags per instance, and the longest tag.
+   *
+   * @generated from field: uint32 max_tags = 7;
+   */
+  maxTags: number;
+
+  /**
+   * @generated from field: uint32 max_tag_length = 8;
+   */
+  maxTagLength: number;
+
+  /**
+   * Most metadata entries per instance, and their most bytes (keys plus values).
+   *
+   * @generated from field: uint32 max_metadata_entries = 9;
+   */
+  maxMetadataEntries: number;
+
+  /**
+   * @generated from field: uint32 max_metadata_bytes = 10;
+   */
+  maxMetadataBytes: number;
+
+  /**
+   * @generated from field: uint32 max_zone_length = 11;
+   */
+  maxZoneLength: number;
+
+  /**
+   * @generated from field: uint32 max_weight = 12;
+   */
+  maxWeight: number;
+
+  /**
+   * Shortest and longest lease a Register may ask for.
+   *
+   * @generated from field: google.protobuf.Duration min_ttl = 13;
+   */
+  minTtl?: Duration | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration max_ttl = 14;
+   */
+  maxTtl?: Duration | undefined;
+
+  /**
+   * @generated from field: uint32 max_instances_per_service = 15;
+   */
+  maxInstancesPerService: number;
+
+  /**
+   * @generated from field: uint32 max_instances = 16;
+   */
+  maxInstances: number;
+
+  /**
+   * Most Heartbeat and Watch streams per connection, and Watch streams per node.
+   *
+   * @generated from field: uint32 max_streams_per_connection = 17;
+   */
+  maxStreamsPerConnection: number;
+
+  /**
+   * @generated from field: uint32 max_watchers = 18;
+   */
+  maxWatchers: number;
+
+  /**
+   * Events queued for one watcher before it is ended with RESOURCE_EXHAUSTED.
+   *
+   * @generated from field: uint32 max_watch_queue = 19;
+   */
+  maxWatchQueue: number;
+
+  /**
+   * Changes kept for watch resumption; an older start_revision gets RESET.
+   *
+   * @generated from field: uint32 history_size = 20;
+   */
+  historySize: number;
+
+  /**
+   * Interval of PROGRESS markers on an idle watch: a client may treat 2-3 of
+   * them with no message as a dead node.
+   *
+   * @generated from field: google.protobuf.Duration watch_progress_interval = 21;
+   */
+  watchProgressInterval?: Duration | undefined;
+};
+
+/**
+ * Describes the message roster.v1.Limits.
+ * Use `create(LimitsSchema)` to create a new message.
+ */
+export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 17);
 
 /**
  * InstanceStatus is the health of an instance as the instance reports it.
@@ -926,6 +1072,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Resolve lists the matching instances of a service or picks one of them.
+   * Side-effect free, so Connect clients may call it with HTTP GET. A pick
+   * advances the round-robin position, which is no state a client relies on.
    *
    * @generated from rpc roster.v1.RegistryService.Resolve
    */
