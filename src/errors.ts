@@ -10,6 +10,8 @@ export type RosterErrorKind =
   | "resource_exhausted"
   | "unavailable"
   | "unimplemented"
+  | "unauthenticated"
+  | "permission_denied"
   | "deadline_exceeded"
   | "cancelled"
   | "internal";
@@ -20,6 +22,8 @@ const codes: Record<RosterErrorKind, Code> = {
   resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
   unimplemented: Code.Unimplemented,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
   deadline_exceeded: Code.DeadlineExceeded,
   cancelled: Code.Canceled,
   internal: Code.Internal,
@@ -59,6 +63,16 @@ export function unavailable(message: string): RosterError {
 /** No such RPC here: an unknown method of a served service, or a service this node does not serve. */
 export function unimplemented(service: string, method: string, serviceKnown: boolean): RosterError {
   return new RosterError("unimplemented", serviceKnown ? `method ${method} of ${service} is not implemented` : `service ${service} is not served here`);
+}
+
+/** Missing, malformed, expired or unknown credentials. */
+export function unauthenticated(message: string): RosterError {
+  return new RosterError("unauthenticated", message);
+}
+
+/** A known principal without the right the call needs. */
+export function permissionDenied(message: string): RosterError {
+  return new RosterError("permission_denied", message);
 }
 
 /** The call ended because its client went away. */

@@ -122,7 +122,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   };
 
   const sessions = new Set<http2.ServerHttp2Session>();
-  const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection));
+  const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection), config.limits.maxStreamBufferBytes);
   const h2 = security.listeners.main({ maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 }, (req, res) => security.scoped(req, () => {
     if (fast.handle(req, res)) return;
     // gRPC that Connect serves (compressed requests, the health service) gets the fast path's status encoding.

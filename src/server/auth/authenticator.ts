@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { jwtVerify } from "jose";
 import type { ServerConfig } from "../../config.js";
-import { unauthenticated } from "./auth-errors.js";
+import { unauthenticated } from "../../errors.js";
 import { emptyPolicy, impliedRoles, parsePolicy, type Policy, type Role } from "./policy.js";
 import type { RequestScope } from "./request-scope.js";
 import { parseSettingFile } from "./read-setting-file.js";

@@ -1,10 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { HeartbeatRequest } from "../../../gen/roster/v1/registry_pb.js";
 import { DEFAULT_NAMESPACE } from "../../core/types.js";
 import type { CallContext } from "../call-context.js";
 import type { RegistryHandlers } from "../registry-service.js";
 import type { AuditSink } from "./audit-log.js";
-import { permissionDenied, unauthenticated } from "./auth-errors.js";
+import { permissionDenied, toConnectError, unauthenticated } from "../../errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import { allows } from "./policy.js";
 import { requiredRights } from "./required-rights.js";
@@ -15,7 +15,7 @@ const maxTimerMs = 2 ** 31 - 1;
 const nsOf = (ns: string) => (ns === "" ? DEFAULT_NAMESPACE : ns);
 
 function outcomeOf(e: unknown): string {
-  return Code[ConnectError.from(e).code] ?? "Unknown";
+  return Code[toConnectError(e).code] ?? "Unknown";
 }
 
 /**
