@@ -61,8 +61,9 @@ describe("Server reflection (grpc.reflection.v1 and v1alpha)", function () {
   before(async () => (t = await startTestServer()));
   after(() => t.close());
 
-  it("buf curl lists every service the node serves, reflection included", async () => {
+  it("buf curl lists every service the node serves, reflection and xDS included", async () => {
     assert.deepEqual((await bufCurl(["--list-services", t.url])).trim().split("\n"), [
+      "envoy.service.discovery.v3.AggregatedDiscoveryService",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
