@@ -1,4 +1,4 @@
-import { limitReached, RosterError } from "../../errors.js";
+import { messageTooLarge, RosterError } from "../../errors.js";
 
 /** One length-prefixed gRPC message: its flags byte and its bytes. */
 export interface Envelope {
@@ -64,7 +64,7 @@ export class EnvelopeReader {
         const head = this.#take(HEADER);
         const length = head.readUInt32BE(1);
         if (length > this.maxMessageBytes) {
-          throw limitReached("max-message-bytes", this.maxMessageBytes, `the request message has ${length} bytes`);
+          throw messageTooLarge(this.maxMessageBytes, length);
         }
         this.#next = { flags: head[0]!, length };
       }
