@@ -1,5 +1,6 @@
 import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { GuardedSessionManager } from "./guarded-session-manager.js";
 import type { PickStrategy } from "../core/pick.js";
 import type { InstanceRecord } from "../core/types.js";
 import { formatHostPort } from "../core/host-port.js";
@@ -35,7 +36,7 @@ export interface BalancedTransportOptions {
 export function createBalancedTransport(options: BalancedTransportOptions): Transport {
   const { cache, service } = options;
   const strategy = options.strategy ?? "round_robin";
-  const make = options.createTransport ?? ((baseUrl: string) => createGrpcTransport({ baseUrl, idleConnectionTimeoutMs: 30_000 }));
+  const make = options.createTransport ?? ((baseUrl: string) => createGrpcTransport({ baseUrl, sessionManager: new GuardedSessionManager(baseUrl, { idleConnectionTimeoutMs: 30_000 }) }));
   const transports = new Map<string, Transport>();
   cache.on("instances", (s, list) => {
     if (s !== service) return;
