@@ -55,6 +55,15 @@ export interface Limits {
    * Heartbeat arriving during a large fan-out waits one slice, not the burst.
    */
   readonly maxWatchersPerFanoutSlice: number;
+  /** Most active checks one instance may declare (SEMANTICS 6.2). */
+  readonly maxChecksPerInstance: number;
+  /** Shortest interval a check may ask for, in milliseconds. */
+  readonly minCheckIntervalMs: number;
+  /**
+   * Most active checks in the whole registry. A registry total, not a
+   * per-node share: when nodes die, any one node may end up owning them all.
+   */
+  readonly maxChecks: number;
 }
 
 /** How leases and history behave. */
@@ -118,6 +127,8 @@ export interface ServerConfig {
   readonly jwtPublicKey: string;
   /** Where audit lines go: "stderr", "stdout", a file path, or "off". */
   readonly auditLog: string;
+  /** "true": a check may probe any port of its instance's host, not only the instance's port. */
+  readonly checkAnyPort: "true" | "false";
   readonly limits: Limits;
   readonly timing: Timing;
 }
@@ -145,6 +156,9 @@ export const defaultLimits: Limits = {
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
   maxStreamBufferBytes: 16 * 1024,
   maxWatchersPerFanoutSlice: 250,
+  maxChecksPerInstance: 4,
+  minCheckIntervalMs: 1_000,
+  maxChecks: 20_000,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -184,6 +198,7 @@ export const defaultConfig: ServerConfig = {
   tokenFile: "",
   jwtPublicKey: "",
   auditLog: "stderr",
+  checkAnyPort: "false",
   limits: defaultLimits,
   timing: defaultTiming,
 };
@@ -219,6 +234,7 @@ const topHelp: Record<keyof Omit<ServerConfig, "limits" | "timing">, string> = {
   tokenFile: "JSON file of opaque bearer tokens (SHA-256 hashes)",
   jwtPublicKey: "PEM public key file that verifies JWT bearer tokens",
   auditLog: 'audit log destination: "stderr", "stdout", a file path, or "off"',
+  checkAnyPort: 'set to "true" to let a check probe any port of its instance\'s host (default: only the instance\'s port)',
 };
 
 const limitHelp: Record<keyof Limits, string> = {
@@ -243,6 +259,9 @@ const limitHelp: Record<keyof Limits, string> = {
   maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
   maxStreamBufferBytes: "most response bytes queued on one stream before it counts as full",
   maxWatchersPerFanoutSlice: "most watchers a change is delivered to before other work gets the event loop",
+  maxChecksPerInstance: "most active checks one instance may declare",
+  minCheckIntervalMs: "shortest interval an active check may ask for (ms)",
+  maxChecks: "most active checks in the whole registry",
 };
 
 const timingHelp: Record<keyof Timing, string> = {
@@ -329,6 +348,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.tlsClientCa === "" || c.tlsCert !== "", "tls-client-ca", "needs --tls-cert and --tls-key");
   check(["off", "tokens", "mtls", "both"].includes(c.auth), "auth", "must be off, tokens, mtls or both");
   check(["true", "false"].includes(c.allowInsecureAuth), "allow-insecure-auth", 'must be "true" or "false"');
+  check(["true", "false"].includes(c.checkAnyPort), "check-any-port", 'must be "true" or "false"');
   check(c.auth === "off" || c.tlsCert !== "" || c.allowInsecureAuth === "true", "auth", "needs TLS (--tls-cert, --tls-key) unless --allow-insecure-auth true");
   check(c.auth === "off" || c.policyFile !== "", "policy-file", "is required when --auth is on");
   check(c.auth !== "mtls" && c.auth !== "both" || c.tlsClientCa !== "", "tls-client-ca", "is required for --auth mtls or both");

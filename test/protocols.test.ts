@@ -264,7 +264,7 @@ describe("Resolve encoding", () => {
     const { ResolveResponseSchema } = await import("../gen/roster/v1/registry_pb.js");
     const { encodeMessage, instanceToProto, resolveResponse } = await import("../src/server/convert.js");
     const { InstanceStatus: S } = await import("../src/core/types.js");
-    const base = { namespace: "default", service: "enc", host: "10.0.0.1", port: 80, status: S.HEALTHY, weight: 1, zone: "z", ttlMs: 1500, createRevision: 3n, modRevision: 9n, registeredAt: 1_700_000_000_123, lastHeartbeatAt: 1_700_000_001_456, load: 4 };
+    const base = { namespace: "default", service: "enc", host: "10.0.0.1", port: 80, status: S.HEALTHY, weight: 1, zone: "z", ttlMs: 1500, createRevision: 3n, modRevision: 9n, registeredAt: 1_700_000_000_123, lastHeartbeatAt: 1_700_000_001_456, load: 4, reportedStatus: S.HEALTHY, checks: [], health: [] };
     const records: import("../src/core/types.js").InstanceRecord[] = [
       { ...base, id: "a", tags: ["x", "y"], metadata: { version: "2", "ünï": "cödé" } },
       { ...base, id: "b", tags: [], metadata: {}, ttlMs: 0, load: 0 },

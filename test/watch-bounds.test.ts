@@ -62,7 +62,7 @@ describe("Watch bounds for clients that stop reading (SEMANTICS 4.3)", function 
     const first = await it.next(); // SNAPSHOT_COMPLETE; then the client stops reading
     assert.equal(first.value!.type, WatchEventType.SNAPSHOT_COMPLETE);
     assert.equal(hub.watchers, 1);
-    for (let i = 0; i < 10; i++) await store.register({ namespace: "default", service: "s", id: `i${i}`, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0 });
+    for (let i = 0; i < 10; i++) await store.register({ namespace: "default", service: "s", id: `i${i}`, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0, checks: [] });
     assert.equal(hub.watchers, 0, "the slot is free before the client reads again");
     assert.equal(ended.length, 1);
     assert.equal(ended[0]!.kind, "resource_exhausted");

@@ -1,6 +1,6 @@
-import { InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
+import { CheckStatus, InstanceStatus } from "../../gen/roster/v1/registry_pb.js";
 
-export { InstanceStatus };
+export { CheckStatus, InstanceStatus };
 
 /** The namespace used when a request leaves it empty (SEMANTICS 1.1). */
 export const DEFAULT_NAMESPACE = "default";
@@ -24,10 +24,63 @@ export interface InstanceSpec extends InstanceKey {
   readonly zone: string;
   /** Lease length in milliseconds; 0 means no lease. */
   readonly ttlMs: number;
+  /** Active checks the registry runs against the instance (SEMANTICS 6.2); names are unique. */
+  readonly checks: readonly CheckSpec[];
 }
 
-/** An instance as the registry holds it. Records are immutable: a change makes a new one. */
+/** How a check probes. */
+export type CheckKind = "http" | "tcp" | "grpc";
+
+/** An active check as the registry stores it: every default filled in (see validateChecks). */
+export interface CheckSpec {
+  /** Unique within the instance. */
+  readonly name: string;
+  readonly kind: CheckKind;
+  /** The port probed on the instance's host; 0 means the instance's port. */
+  readonly port: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly failuresBeforeUnhealthy: number;
+  readonly successesBeforeHealthy: number;
+  /** Wait before the first probe; the checker adds a random part of one interval. */
+  readonly initialDelayMs: number;
+  /** Remove the instance once this check has been FAILING this long; 0 never. */
+  readonly deregisterAfterMs: number;
+  /** Set when kind is "http". */
+  readonly http?: {
+    readonly path: string;
+    readonly tls: boolean;
+    readonly tlsSkipVerify: boolean;
+    /** Statuses that pass instead of 2xx; empty means 2xx. */
+    readonly expectedStatuses: readonly number[];
+    readonly headers: Readonly<Record<string, string>>;
+  };
+  /** Set when kind is "grpc". */
+  readonly grpc?: { readonly service: string; readonly tls: boolean; readonly tlsSkipVerify: boolean };
+}
+
+/** A check's committed state: changed only by a flip (see src/core/health.ts). */
+export interface CheckState {
+  readonly name: string;
+  readonly status: CheckStatus;
+  /** An excerpt of what the probe that set the status saw. */
+  readonly output: string;
+  /** Epoch milliseconds of the probe that set the status; 0 while PENDING. */
+  readonly checkedAt: number;
+  /** Epoch milliseconds the check entered this status (registration, for PENDING). */
+  readonly since: number;
+}
+
+/**
+ * An instance as the registry holds it. Records are immutable: a change makes
+ * a new one. `status` is the effective status every reader uses;
+ * `reportedStatus` is the one the instance stated (see effectiveStatus).
+ */
 export interface InstanceRecord extends InstanceSpec {
+  /** The status the instance itself last reported (Register or heartbeat). */
+  readonly reportedStatus: InstanceStatus;
+  /** One state per declared check, in the order of `checks`. */
+  readonly health: readonly CheckState[];
   readonly createRevision: bigint;
   readonly modRevision: bigint;
   /** Epoch milliseconds. */
@@ -39,7 +92,7 @@ export interface InstanceRecord extends InstanceSpec {
 }
 
 /** Why an instance left the registry. */
-export type RemovalCause = "expired" | "deregistered";
+export type RemovalCause = "expired" | "deregistered" | "check_failed";
 
 /**
  * One change to the registry, with the revision it was given (SEMANTICS 3.1).

@@ -4,6 +4,7 @@ import { invalidArgument, limitReached } from "../errors.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceSpec } from "./types.js";
 import type { Filter } from "./filter.js";
 import { durationToMs, type DurationLike } from "./duration.js";
+import { validateChecks, type CheckFields, type CheckTargetPolicy } from "./validate-checks.js";
 
 const dnsName = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 const printable = /^[\x21-\x7e]+$/;
@@ -106,10 +107,11 @@ export interface RegisterFields {
   weight: number;
   zone: string;
   ttl?: { seconds: bigint; nanos: number } | undefined;
+  checks?: readonly CheckFields[];
 }
 
 /** Checks a Register request and returns the instance it describes; assigns an id when none is given. */
-export function validateRegistration(req: RegisterFields, limits: Limits): InstanceSpec {
+export function validateRegistration(req: RegisterFields, limits: Limits, checkPolicy: CheckTargetPolicy = { anyPort: false }): InstanceSpec {
   const namespace = validateNamespace(req.namespace, limits);
   const service = validateService(req.service, limits);
   const id = req.id === "" ? randomUUID() : validateInstanceId(req.id, limits);
@@ -135,6 +137,7 @@ export function validateRegistration(req: RegisterFields, limits: Limits): Insta
     weight: req.weight === 0 ? 1 : req.weight,
     zone: validateZone(req.zone, limits, "zone"),
     ttlMs,
+    checks: validateChecks(req.checks ?? [], req.port, limits, checkPolicy),
   };
 }
 

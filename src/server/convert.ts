@@ -1,9 +1,24 @@
 import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { InstanceSchema, LimitsSchema, RemovalReason, ResolveResponseSchema, type Instance, type Limits as LimitsProto, type ResolveResponse } from "../../gen/roster/v1/registry_pb.js";
+import {
+  CheckResultSchema,
+  GrpcCheckSchema,
+  HealthCheckSchema,
+  HttpCheckSchema,
+  InstanceSchema,
+  LimitsSchema,
+  RemovalReason,
+  ResolveResponseSchema,
+  TcpCheckSchema,
+  type CheckResult,
+  type HealthCheck,
+  type Instance,
+  type Limits as LimitsProto,
+  type ResolveResponse,
+} from "../../gen/roster/v1/registry_pb.js";
 import type { Limits, Timing } from "../config.js";
-import type { InstanceRecord, RemovalCause } from "../core/types.js";
+import type { CheckSpec, CheckState, InstanceRecord, RemovalCause } from "../core/types.js";
 import { durationFromMs } from "../core/duration.js";
 
 /** The wire form of an instance record. */
@@ -25,6 +40,40 @@ export function instanceToProto(r: InstanceRecord): Instance {
       registeredAt: timestampFromMs(r.registeredAt),
       lastHeartbeatAt: timestampFromMs(r.lastHeartbeatAt),
       load: r.load,
+      checks: r.checks.map(checkToProto),
+      checkResults: r.health.map(checkStateToProto),
+      reportedStatus: r.reportedStatus,
+  });
+}
+
+/** The wire form of a check, every default filled in. */
+export function checkToProto(c: CheckSpec): HealthCheck {
+  const kind: HealthCheck["kind"] =
+    c.kind === "http" && c.http
+      ? { case: "http", value: create(HttpCheckSchema, { ...c.http, expectedStatuses: [...c.http.expectedStatuses], headers: { ...c.http.headers } }) }
+      : c.kind === "grpc" && c.grpc
+        ? { case: "grpc", value: create(GrpcCheckSchema, c.grpc) }
+        : { case: "tcp", value: create(TcpCheckSchema) };
+  return create(HealthCheckSchema, {
+    name: c.name,
+    kind,
+    interval: durationFromMs(c.intervalMs),
+    timeout: durationFromMs(c.timeoutMs),
+    failuresBeforeUnhealthy: c.failuresBeforeUnhealthy,
+    successesBeforeHealthy: c.successesBeforeHealthy,
+    initialDelay: durationFromMs(c.initialDelayMs),
+    deregisterAfter: durationFromMs(c.deregisterAfterMs),
+    port: c.port,
+  });
+}
+
+function checkStateToProto(h: CheckState): CheckResult {
+  return create(CheckResultSchema, {
+    name: h.name,
+    status: h.status,
+    output: h.output,
+    ...(h.checkedAt > 0 ? { checkedAt: timestampFromMs(h.checkedAt) } : {}),
+    since: timestampFromMs(h.since),
   });
 }
 
@@ -90,6 +139,8 @@ export function removalReason(cause: RemovalCause | "unmatched"): RemovalReason 
       return RemovalReason.DEREGISTERED;
     case "unmatched":
       return RemovalReason.UNMATCHED;
+    case "check_failed":
+      return RemovalReason.CHECK_FAILED;
   }
 }
 
@@ -117,5 +168,8 @@ export function limitsToProto(l: Limits, t: Pick<Timing, "historySize" | "watchP
     maxWatchQueue: l.maxWatchQueue,
     historySize: t.historySize,
     watchProgressInterval: durationFromMs(t.watchProgressIntervalMs),
+    maxChecksPerInstance: l.maxChecksPerInstance,
+    minCheckInterval: durationFromMs(l.minCheckIntervalMs),
+    maxChecks: l.maxChecks,
   });
 }

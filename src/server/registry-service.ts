@@ -30,6 +30,7 @@ import { RosterError, invalidArgument, notFound, toConnectError } from "../error
 import { matches } from "../core/filter.js";
 import { Picker, type PickStrategy } from "../core/pick.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecord } from "../core/types.js";
+import type { CheckTargetPolicy } from "../core/validate-checks.js";
 import { validateFilter, validateKey, validateNamespace, validatePreferZone, validateRegistration, validateService, validateStatus } from "../core/validate.js";
 import type { Store } from "../store/store.js";
 import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
@@ -45,6 +46,8 @@ export interface RegistryServiceDeps {
   /** The timing settings clients need to know (history size, progress interval), for GetStatus. */
   readonly timing: Pick<Timing, "historySize" | "watchProgressIntervalMs">;
   readonly streams: StreamLimiter;
+  /** Where active checks may probe (check-any-port). */
+  readonly checkPolicy: CheckTargetPolicy;
   readonly version: string;
   readonly startedAt: number;
   /** Counts heartbeats for metrics. */
@@ -104,7 +107,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
 
   return {
     async register(req) {
-      const result = await store.register(validateRegistration(req, limits));
+      const result = await store.register(validateRegistration(req, limits, deps.checkPolicy));
       return create(RegisterResponseSchema, { instance: instanceToProto(result.instance), created: result.created, revision: result.revision });
     },
 

@@ -95,6 +95,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     limits: config.limits,
     timing: config.timing,
     streams: new StreamLimiter(config.limits.maxStreamsPerConnection),
+    checkPolicy: { anyPort: config.checkAnyPort === "true" },
     version,
     startedAt,
     onBeat: () => metrics.beat(),

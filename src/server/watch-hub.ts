@@ -3,7 +3,7 @@ import { RemovalReason, WatchEventType, WatchResponseSchema, type WatchResponse 
 import type { Limits, Timing } from "../config.js";
 import { RosterError, limitReached, unavailable } from "../errors.js";
 import { matches, type Filter } from "../core/filter.js";
-import { serviceKeyString, type Change, type InstanceRecord } from "../core/types.js";
+import { serviceKeyString, type Change, type InstanceRecord, type RemovalCause } from "../core/types.js";
 import type { Store } from "../store/store.js";
 import { instanceToProto, removalReason } from "./convert.js";
 
@@ -427,7 +427,7 @@ function snapshotMessage(i: InstanceRecord, stale: boolean): WatchResponse {
   return m;
 }
 
-type EventKind = "added" | "updated" | "unmatched" | "expired" | "deregistered";
+type EventKind = "added" | "updated" | "unmatched" | RemovalCause;
 type MessageCache = Partial<Record<EventKind, WatchResponse>>;
 
 // Every watcher that sees a change the same way gets the same message object.
@@ -435,7 +435,7 @@ function message(cache: MessageCache, kind: EventKind, change: Change, instance:
   let m = cache[kind];
   if (m === undefined) {
     const type = kind === "added" ? WatchEventType.ADDED : kind === "updated" ? WatchEventType.UPDATED : WatchEventType.REMOVED;
-    const reason = type === WatchEventType.REMOVED ? removalReason(kind as "unmatched" | "expired" | "deregistered") : RemovalReason.UNSPECIFIED;
+    const reason = type === WatchEventType.REMOVED ? removalReason(kind as "unmatched" | RemovalCause) : RemovalReason.UNSPECIFIED;
     m = create(WatchResponseSchema, { type, revision: change.revision, instance: instanceToProto(instance), reason, stale: store.status().stale });
     cache[kind] = m;
   }

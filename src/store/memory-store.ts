@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { limitReached, notFound } from "../errors.js";
 import {
@@ -5,18 +6,21 @@ import {
   statusName,
   type Beat,
   type Change,
+  type CheckState,
   type InstanceKey,
   type InstanceRecord,
   type InstanceSpec,
+  type RemovalCause,
   type ServiceSummary,
   type Snapshot,
   type StatusName,
 } from "../core/types.js";
+import { alignHealth, effectiveStatus, sameChecks, sameHealth, withCheckState } from "../core/health.js";
 import { ExpiryGuard, renewedUntil } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { LeaseHeap } from "./lease-heap.js";
 import { RenewedLeases } from "./renewed-leases.js";
-import type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
+import type { ChangeListener, CheckCommit, CheckFence, CheckMembers, MemberView, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 interface Entry {
   record: InstanceRecord;
@@ -63,6 +67,10 @@ export class MemoryStore implements Store {
   readonly #renewed: RenewedLeases;
   /** When the guard last saw a sample. */
   #observedAt: number;
+  /** Active checks declared by all instances (max-checks). */
+  #checks = 0;
+  /** One node owns every check: the view never changes. */
+  readonly members: CheckMembers;
 
   constructor(
     readonly options: StoreOptions,
@@ -92,6 +100,8 @@ export class MemoryStore implements Store {
     this.#observedAt = clock.monoMs();
     this.#timer = setInterval(() => this.sweep(), t.sweepIntervalMs);
     this.#timer.unref();
+    const view: MemberView = { nodes: [`memory-${process.pid}-${randomBytes(4).toString("hex")}`], epoch: 1n };
+    this.members = { self: view.nodes[0]!, view: () => view, onChange: () => () => {} };
   }
 
   async register(spec: InstanceSpec): Promise<RegisterResult> {
@@ -105,8 +115,9 @@ export class MemoryStore implements Store {
         throw limitReached("max-instances-per-service", maxInstancesPerService, `service ${spec.namespace}/${spec.service} is full`);
       }
       if (this.#entries.size >= maxInstances) throw limitReached("max-instances", maxInstances);
+      this.#countChecks(spec.checks.length);
       const revision = this.#revision + 1n;
-      const record: InstanceRecord = { ...spec, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 };
+      const record = withStatus({ ...spec, reportedStatus: spec.status, health: alignHealth(spec.checks, [], now), createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 });
       const entry: Entry = { record, deadline: Infinity, queuedAt: undefined };
       this.#entries.set(key, entry);
       this.#serviceMap(spec.namespace, spec.service, true).set(key, entry);
@@ -115,13 +126,15 @@ export class MemoryStore implements Store {
       return { instance: record, created: true, revision };
     }
     const prev = existing.record;
-    this.#setLease(existing, key, spec.ttlMs);
     if (sameSpec(prev, spec)) {
+      this.#setLease(existing, key, spec.ttlMs);
       existing.record = { ...prev, lastHeartbeatAt: now };
       return { instance: existing.record, created: false, revision: this.#revision };
     }
+    this.#countChecks(spec.checks.length - prev.checks.length);
+    this.#setLease(existing, key, spec.ttlMs);
     const revision = this.#revision + 1n;
-    existing.record = { ...prev, ...spec, modRevision: revision, lastHeartbeatAt: now };
+    existing.record = withStatus({ ...prev, ...spec, reportedStatus: spec.status, health: alignHealth(spec.checks, prev.health, now), modRevision: revision, lastHeartbeatAt: now });
     this.#commit({ kind: "put", revision, instance: existing.record, prev });
     return { instance: existing.record, created: false, revision };
   }
@@ -143,9 +156,9 @@ export class MemoryStore implements Store {
     }
     const load = beat.load ?? prev.load;
     const at = Math.floor(this.#clock.wallMs());
-    if (beat.status !== undefined && beat.status !== prev.status) {
+    if (beat.status !== undefined && beat.status !== prev.reportedStatus) {
       const revision = this.#revision + 1n;
-      entry.record = { ...prev, status: beat.status, load, lastHeartbeatAt: at, modRevision: revision };
+      entry.record = withStatus({ ...prev, reportedStatus: beat.status, load, lastHeartbeatAt: at, modRevision: revision });
       this.#commit({ kind: "put", revision, instance: entry.record, prev });
       return;
     }
@@ -185,6 +198,47 @@ export class MemoryStore implements Store {
   subscribe(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  async listAll(): Promise<Snapshot> {
+    return { revision: this.#revision, instances: [...this.#entries.values()].map((e) => e.record), stale: false };
+  }
+
+  async setCheckState(key: InstanceKey, expected: readonly CheckState[], next: CheckState, fence: CheckFence): Promise<CheckCommit> {
+    const found = this.#checked(key, expected, fence);
+    if (typeof found === "string") return found;
+    const [, entry] = found;
+    const prev = entry.record;
+    const health = withCheckState(prev.health, next);
+    if (health === undefined) return "gone";
+    if (sameHealth(health, prev.health)) return "unchanged";
+    const revision = this.#revision + 1n;
+    entry.record = withStatus({ ...prev, health, modRevision: revision });
+    this.#commit({ kind: "put", revision, instance: entry.record, prev });
+    return "committed";
+  }
+
+  async removeFailedCheck(key: InstanceKey, expected: readonly CheckState[], fence: CheckFence): Promise<Change | "fenced" | "conflict" | "gone"> {
+    const found = this.#checked(key, expected, fence);
+    if (typeof found === "string") return found;
+    return this.#remove(found[0], found[1], "check_failed");
+  }
+
+  /** The entry a check commit applies to, or why it does not (the compare-and-set and the fence). */
+  #checked(key: InstanceKey, expected: readonly CheckState[], fence: CheckFence): [string, Entry] | "fenced" | "conflict" | "gone" {
+    if (fence.node !== this.members.self || fence.epoch !== this.members.view()!.epoch) return "fenced";
+    const k = instanceKeyString(key);
+    const entry = this.#entries.get(k);
+    if (entry === undefined) return "gone";
+    if (!sameHealth(entry.record.health, expected)) return "conflict";
+    return [k, entry];
+  }
+
+  /** Refuses a register that would take the registry past max-checks; else counts the change. */
+  #countChecks(delta: number): void {
+    const { maxChecks } = this.options.limits;
+    if (delta > 0 && this.#checks + delta > maxChecks) throw limitReached("max-checks", maxChecks, `the registry holds ${this.#checks} checks`);
+    this.#checks += delta;
   }
 
   status(): StoreStatus {
@@ -254,9 +308,10 @@ export class MemoryStore implements Store {
     this.#heap.push({ deadline: at, key });
   }
 
-  #remove(key: string, entry: Entry, cause: "expired" | "deregistered"): Change {
+  #remove(key: string, entry: Entry, cause: RemovalCause): Change {
     const prev = entry.record;
     this.#entries.delete(key);
+    this.#checks -= prev.checks.length;
     if (entry.deadline !== Infinity) {
       this.#leases--;
       this.#renewed.remove(renewedUntil(entry.deadline, prev.ttlMs));
@@ -289,8 +344,15 @@ export class MemoryStore implements Store {
   }
 }
 
-function sameSpec(a: InstanceSpec, b: InstanceSpec): boolean {
-  if (a.host !== b.host || a.port !== b.port || a.status !== b.status || a.weight !== b.weight || a.zone !== b.zone || a.ttlMs !== b.ttlMs) return false;
+/** The record with its effective status (SEMANTICS 6.3). */
+function withStatus(r: Omit<InstanceRecord, "status"> & { status?: InstanceRecord["status"] }): InstanceRecord {
+  return { ...r, status: effectiveStatus(r.reportedStatus, r.health) };
+}
+
+/** True when a register of `b` over the record `a` changes nothing a client stated. */
+function sameSpec(a: InstanceRecord, b: InstanceSpec): boolean {
+  if (!sameChecks(a.checks, b.checks)) return false;
+  if (a.host !== b.host || a.port !== b.port || a.reportedStatus !== b.status || a.weight !== b.weight || a.zone !== b.zone || a.ttlMs !== b.ttlMs) return false;
   if (a.tags.length !== b.tags.length || a.tags.some((t, i) => t !== b.tags[i])) return false;
   const ak = Object.keys(a.metadata);
   if (ak.length !== Object.keys(b.metadata).length) return false;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RedisOptions } from "ioredis";
 import { ConfigError } from "../config.js";
-import { limitReached, notFound, unavailable } from "../errors.js";
+import { RosterError, limitReached, notFound, unavailable } from "../errors.js";
 import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
 import { ExpiryGuard } from "./expiry-guard.js";
 import { History } from "./history.js";
@@ -13,7 +13,7 @@ import { redact } from "./redis/store-url.js";
 import { HealthProbe } from "./redis/health-probe.js";
 import { RedisMirror } from "./redis/mirror.js";
 import { defineScripts, isLostState, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
-import type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
+import type { ChangeListener, CheckCommit, CheckMembers, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 /** Options of a RedisStore: those of every store, the key prefix, and optionally ioredis settings. */
 export interface RedisStoreOptions extends StoreOptions {
@@ -171,6 +171,7 @@ export class RedisStore implements Store {
   }
 
   async register(spec: InstanceSpec): Promise<RegisterResult> {
+    if (spec.checks.length > 0) throw new RosterError("unimplemented", "active checks are not supported on the Redis store yet; use the memory store");
     const key = instanceKeyString(spec);
     const { maxInstancesPerService, maxInstances } = this.options.limits;
     const r = (await this.#run("rosterRegister", [key, encodeSpec(spec), spec.ttlMs, maxInstancesPerService, maxInstances, this.options.timing.historySize])) as string[];
@@ -247,6 +248,21 @@ export class RedisStore implements Store {
   subscribe(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  async listAll(): Promise<Snapshot> {
+    return { revision: this.#applied, instances: this.#mirror.all(), stale: this.#isStale() };
+  }
+
+  /** Until checks are stored in Redis this node is no member: it owns and commits no check. */
+  readonly members: CheckMembers = { self: "redis", view: () => undefined, onChange: () => () => {} };
+
+  async setCheckState(): Promise<CheckCommit> {
+    return "fenced";
+  }
+
+  async removeFailedCheck(): Promise<"fenced"> {
+    return "fenced";
   }
 
   status(): StoreStatus {

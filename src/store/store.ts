@@ -1,5 +1,5 @@
 import type { Limits, Timing } from "../config.js";
-import type { Beat, Change, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../core/types.js";
+import type { Beat, Change, CheckState, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../core/types.js";
 
 /** The result of a Register. */
 export interface RegisterResult {
@@ -28,6 +28,44 @@ export interface StoreStatus {
   /** True while the backing store is unreachable and reads come from the node's last view. */
   readonly stale: boolean;
 }
+
+/**
+ * The nodes that share a store and split its active checks between them
+ * (SEMANTICS 6.2). Ownership is a pure function of the member list (see
+ * src/server/checks/), so a node that commits under the epoch it read the
+ * list at commits only what it owns.
+ */
+export interface CheckMembers {
+  /** This node's id, fresh at every start. */
+  readonly self: string;
+  /** The live members, or undefined while this node is not one (its announcement lapsed, or the store is unreachable). */
+  view(): MemberView | undefined;
+  /** Told each time the view changes; returns the function that stops it. */
+  onChange(listener: (view: MemberView | undefined) => void): () => void;
+}
+
+/** The live members at one membership epoch; the epoch changes whenever the list does. */
+export interface MemberView {
+  readonly nodes: readonly string[];
+  readonly epoch: bigint;
+}
+
+/** What a check result is committed under: the node and the membership epoch it computed ownership from. */
+export interface CheckFence {
+  readonly node: string;
+  readonly epoch: bigint;
+}
+
+/**
+ * How a check commit ended:
+ * - committed: a new revision;
+ * - unchanged: the check already had that state;
+ * - fenced: the node is not a live member at that epoch (it lost ownership);
+ * - conflict: the instance's health is no longer the expected one (another
+ *   commit, or a re-register changed its checks): read again and decide again;
+ * - gone: no such instance, or no such check on it.
+ */
+export type CheckCommit = "committed" | "unchanged" | "fenced" | "conflict" | "gone";
 
 /** Receives every change, synchronously, in revision order, each exactly once. */
 export type ChangeListener = (change: Change) => void;
@@ -59,7 +97,10 @@ export interface StoreOptions {
  *   changes nothing makes no revision;
  * - leases expire no later than TTL + 1 s after the last renewal, one removal
  *   each, unless expiry protection holds them (SEMANTICS 2.6);
- * - subscribers see every change in revision order, each exactly once.
+ * - subscribers see every change in revision order, each exactly once;
+ * - a record's `status` is effectiveStatus(reportedStatus, health), and a
+ *   re-register keeps the health of the checks it keeps (alignHealth);
+ * - at most `max-checks` checks in the registry, refused at register.
  */
 export interface Store {
   /** "memory", "redis"... */
@@ -92,6 +133,23 @@ export interface Store {
   subscribe(listener: ChangeListener): () => void;
   /** The store's state, without a round trip. */
   status(): StoreStatus;
+  /** Every instance of every namespace, at one revision (what the health checker indexes). */
+  listAll(): Promise<Snapshot>;
+  /** The nodes sharing this store's checks. */
+  readonly members: CheckMembers;
+  /**
+   * Commits a check's new state (`next`, named by `next.name`) if the
+   * instance's health is still `expected` and `fence` is current; the
+   * instance's status is recomputed (effectiveStatus) and a changed record is
+   * an ordinary change with a new revision.
+   */
+  setCheckState(key: InstanceKey, expected: readonly CheckState[], next: CheckState, fence: CheckFence): Promise<CheckCommit>;
+  /**
+   * Removes the instance, with cause "check_failed", if its health is still
+   * `expected` and `fence` is current (a check FAILING past its
+   * deregister-after). Returns the delete change, or why not.
+   */
+  removeFailedCheck(key: InstanceKey, expected: readonly CheckState[], fence: CheckFence): Promise<Change | Exclude<CheckCommit, "committed" | "unchanged">>;
   /** Stops timers and closes connections. */
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { History } from "../../src/store/history.js";
 import { MemoryStore, type MemoryStoreClock } from "../../src/store/memory-store.js";
 
 const config = resolveConfig({});
-const spec = (id: string): InstanceSpec => ({ namespace: "default", service: "s", id, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0 }) as InstanceSpec;
+const spec = (id: string): InstanceSpec => ({ namespace: "default", service: "s", id, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0, checks: [] }) as InstanceSpec;
 const clockAt = (wallMs: number): MemoryStoreClock => ({ wallMs: () => wallMs, monoMs: () => 0 });
 
 async function run(clock: MemoryStoreClock, changes: number): Promise<{ store: MemoryStore; revisions: bigint[] }> {

@@ -9,7 +9,7 @@ const anyFilter = { tags: [], metadata: {}, zone: "" };
 const turn = () => new Promise((r) => setImmediate(r));
 
 function register(store: MemoryStore, id: string) {
-  return store.register({ namespace: "default", service: "s", id, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0 });
+  return store.register({ namespace: "default", service: "s", id, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0, checks: [] });
 }
 
 type Opened = Awaited<ReturnType<typeof open>>;

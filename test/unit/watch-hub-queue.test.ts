@@ -23,7 +23,7 @@ class GatedListStore extends MemoryStore {
 async function register(store: MemoryStore, n: number, from = 0): Promise<bigint> {
   let revision = 0n;
   for (let i = from; i < from + n; i++) {
-    revision = (await store.register({ namespace: "default", service: "s", id: `i${i}`, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0 })).revision;
+    revision = (await store.register({ namespace: "default", service: "s", id: `i${i}`, host: "h", port: 1, tags: [], metadata: {}, status: 2, weight: 1, zone: "", ttlMs: 0, checks: [] })).revision;
   }
   return revision;
 }

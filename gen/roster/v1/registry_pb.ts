@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/registry.proto.
  */
 export const file_roster_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Chhyb3N0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCXJvc3Rlci52MSLiAwoISW5zdGFuY2USEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjMKCG1ldGFkYXRhGAggAygLMiEucm9zdGVyLnYxLkluc3RhbmNlLk1ldGFkYXRhRW50cnkSDgoGd2VpZ2h0GAkgASgNEgwKBHpvbmUYCiABKAkSJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyZWF0ZV9yZXZpc2lvbhgMIAEoBBIUCgxtb2RfcmV2aXNpb24YDSABKAQSMQoNcmVnaXN0ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGxvYWQYECABKA0aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIskCCg9SZWdpc3RlclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjoKCG1ldGFkYXRhGAggAygLMigucm9zdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgJIAEoDRIMCgR6b25lGAogASgJEiYKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXAoQUmVnaXN0ZXJSZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLnJvc3Rlci52MS5JbnN0YW5jZRIPCgdjcmVhdGVkGAIgASgIEhAKCHJldmlzaW9uGAMgASgEIkMKEURlcmVnaXN0ZXJSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEgoKAmlkGAMgASgJIiYKEkRlcmVnaXN0ZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCKJAQoQSGVhcnRiZWF0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIKCgJpZBgDIAEoCRIpCgZzdGF0dXMYBCABKA4yGS5yb3N0ZXIudjEuSW5zdGFuY2VTdGF0dXMSEQoEbG9hZBgFIAEoDUgAiAEBQgcKBV9sb2FkIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWJlYXRzGAEgASgEIogBCgZGaWx0ZXISDAoEdGFncxgBIAMoCRIxCghtZXRhZGF0YRgCIAMoCzIfLnJvc3Rlci52MS5GaWx0ZXIuTWV0YWRhdGFFbnRyeRIMCgR6b25lGAMgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJtCgxXYXRjaFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEucm9zdGVyLnYxLkZpbHRlchIWCg5zdGFydF9yZXZpc2lvbhgEIAEoBCKqAQoNV2F0Y2hSZXNwb25zZRInCgR0eXBlGAEgASgOMhkucm9zdGVyLnYxLldhdGNoRXZlbnRUeXBlEhAKCHJldmlzaW9uGAIgASgEEiUKCGluc3RhbmNlGAMgASgLMhMucm9zdGVyLnYxLkluc3RhbmNlEigKBnJlYXNvbhgEIAEoDjIYLnJvc3Rlci52MS5SZW1vdmFsUmVhc29uEg0KBXN0YWxlGAUgASgIIqkBCg5SZXNvbHZlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIhCgZmaWx0ZXIYAyABKAsyES5yb3N0ZXIudjEuRmlsdGVyEhQKDGFsbF9zdGF0dXNlcxgEIAEoCBIlCghzdHJhdGVneRgFIAEoDjITLnJvc3Rlci52MS5TdHJhdGVneRITCgtwcmVmZXJfem9uZRgGIAEoCSJaCg9SZXNvbHZlUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMucm9zdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIigKE0xpc3RTZXJ2aWNlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIooBCg5TZXJ2aWNlU3VtbWFyeRIMCgRuYW1lGAEgASgJEhEKCWluc3RhbmNlcxgCIAEoDRIPCgdoZWFsdGh5GAMgASgNEhAKCHN0YXJ0aW5nGAQgASgNEhEKCXVuaGVhbHRoeRgFIAEoDRIQCghzdG9wcGluZxgGIAEoDRIPCgd1bmtub3duGAcgASgNImQKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEisKCHNlcnZpY2VzGAEgAygLMhkucm9zdGVyLnYxLlNlcnZpY2VTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgEEg0KBXN0YWxlGAMgASgIIhIKEEdldFN0YXR1c1JlcXVlc3Qi9wEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDQoFc3RvcmUYAiABKAkSEAoIcmV2aXNpb24YAyABKAQSEQoJaW5zdGFuY2VzGAQgASgNEg4KBmxlYXNlcxgFIAEoDRIQCgh3YXRjaGVycxgGIAEoDRIZChFleHBpcnlfcHJvdGVjdGlvbhgHIAEoCBINCgVzdGFsZRgIIAEoCBIuCgpzdGFydGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgZsaW1pdHMYCiABKAsyES5yb3N0ZXIudjEuTGltaXRzIpYFCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SMQopbWF4X2J1ZmZlcmVkX3JlcXVlc3RfYnl0ZXNfcGVyX2Nvbm5lY3Rpb24YAiABKAQSHwoXbWF4X3NlcnZpY2VfbmFtZV9sZW5ndGgYAyABKA0SHAoUbWF4X25hbWVzcGFjZV9sZW5ndGgYBCABKA0SHgoWbWF4X2luc3RhbmNlX2lkX2xlbmd0aBgFIAEoDRIXCg9tYXhfaG9zdF9sZW5ndGgYBiABKA0SEAoIbWF4X3RhZ3MYByABKA0SFgoObWF4X3RhZ19sZW5ndGgYCCABKA0SHAoUbWF4X21ldGFkYXRhX2VudHJpZXMYCSABKA0SGgoSbWF4X21ldGFkYXRhX2J5dGVzGAogASgNEhcKD21heF96b25lX2xlbmd0aBgLIAEoDRISCgptYXhfd2VpZ2h0GAwgASgNEioKB21pbl90dGwYDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHbWF4X3R0bBgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChltYXhfaW5zdGFuY2VzX3Blcl9zZXJ2aWNlGA8gASgNEhUKDW1heF9pbnN0YW5jZXMYECABKA0SIgoabWF4X3N0cmVhbXNfcGVyX2Nvbm5lY3Rpb24YESABKA0SFAoMbWF4X3dhdGNoZXJzGBIgASgNEhcKD21heF93YXRjaF9xdWV1ZRgTIAEoDRIUCgxoaXN0b3J5X3NpemUYFCABKA0SOgoXd2F0Y2hfcHJvZ3Jlc3NfaW50ZXJ2YWwYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qxgEKDkluc3RhbmNlU3RhdHVzEh8KG0lOU1RBTkNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGElOU1RBTkNFX1NUQVRVU19TVEFSVElORxABEhsKF0lOU1RBTkNFX1NUQVRVU19IRUFMVEhZEAISHQoZSU5TVEFOQ0VfU1RBVFVTX1VOSEVBTFRIWRADEhwKGElOU1RBTkNFX1NUQVRVU19TVE9QUElORxAEEhsKF0lOU1RBTkNFX1NUQVRVU19VTktOT1dOEAUq7QEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIaChZXQVRDSF9FVkVOVF9UWVBFX0FEREVEEAESHAoYV0FUQ0hfRVZFTlRfVFlQRV9VUERBVEVEEAISHAoYV0FUQ0hfRVZFTlRfVFlQRV9SRU1PVkVEEAMSJgoiV0FUQ0hfRVZFTlRfVFlQRV9TTkFQU0hPVF9DT01QTEVURRAEEhoKFldBVENIX0VWRU5UX1RZUEVfUkVTRVQQBRIdChlXQVRDSF9FVkVOVF9UWVBFX1BST0dSRVNTEAYqigEKDVJlbW92YWxSZWFzb24SHgoaUkVNT1ZBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZSRU1PVkFMX1JFQVNPTl9FWFBJUkVEEAESHwobUkVNT1ZBTF9SRUFTT05fREVSRUdJU1RFUkVEEAISHAoYUkVNT1ZBTF9SRUFTT05fVU5NQVRDSEVEEAMqhQEKCFN0cmF0ZWd5EhgKFFNUUkFURUdZX1VOU1BFQ0lGSUVEEAASGAoUU1RSQVRFR1lfUk9VTkRfUk9CSU4QARITCg9TVFJBVEVHWV9SQU5ET00QAhIVChFTVFJBVEVHWV9XRUlHSFRFRBADEhkKFVNUUkFURUdZX0xFQVNUX0xPQURFRBAEMpMECg9SZWdpc3RyeVNlcnZpY2USQwoIUmVnaXN0ZXISGi5yb3N0ZXIudjEuUmVnaXN0ZXJSZXF1ZXN0Ghsucm9zdGVyLnYxLlJlZ2lzdGVyUmVzcG9uc2USSQoKRGVyZWdpc3RlchIcLnJvc3Rlci52MS5EZXJlZ2lzdGVyUmVxdWVzdBodLnJvc3Rlci52MS5EZXJlZ2lzdGVyUmVzcG9uc2USSAoJSGVhcnRiZWF0Ehsucm9zdGVyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5yb3N0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2UoARI8CgVXYXRjaBIXLnJvc3Rlci52MS5XYXRjaFJlcXVlc3QaGC5yb3N0ZXIudjEuV2F0Y2hSZXNwb25zZTABEkUKB1Jlc29sdmUSGS5yb3N0ZXIudjEuUmVzb2x2ZVJlcXVlc3QaGi5yb3N0ZXIudjEuUmVzb2x2ZVJlc3BvbnNlIgOQAgESVAoMTGlzdFNlcnZpY2VzEh4ucm9zdGVyLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHy5yb3N0ZXIudjEuTGlzdFNlcnZpY2VzUmVzcG9uc2UiA5ACARJLCglHZXRTdGF0dXMSGy5yb3N0ZXIudjEuR2V0U3RhdHVzUmVxdWVzdBocLnJvc3Rlci52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chhyb3N0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCXJvc3Rlci52MSLtBAoISW5zdGFuY2USEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjMKCG1ldGFkYXRhGAggAygLMiEucm9zdGVyLnYxLkluc3RhbmNlLk1ldGFkYXRhRW50cnkSDgoGd2VpZ2h0GAkgASgNEgwKBHpvbmUYCiABKAkSJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyZWF0ZV9yZXZpc2lvbhgMIAEoBBIUCgxtb2RfcmV2aXNpb24YDSABKAQSMQoNcmVnaXN0ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGxvYWQYECABKA0SJgoGY2hlY2tzGBEgAygLMhYucm9zdGVyLnYxLkhlYWx0aENoZWNrEi0KDWNoZWNrX3Jlc3VsdHMYEiADKAsyFi5yb3N0ZXIudjEuQ2hlY2tSZXN1bHQSMgoPcmVwb3J0ZWRfc3RhdHVzGBMgASgOMhkucm9zdGVyLnYxLkluc3RhbmNlU3RhdHVzGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKmAwoLSGVhbHRoQ2hlY2sSDAoEbmFtZRgBIAEoCRIkCgRodHRwGAIgASgLMhQucm9zdGVyLnYxLkh0dHBDaGVja0gAEiIKA3RjcBgDIAEoCzITLnJvc3Rlci52MS5UY3BDaGVja0gAEiQKBGdycGMYBCABKAsyFC5yb3N0ZXIudjEuR3JwY0NoZWNrSAASKwoIaW50ZXJ2YWwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChlmYWlsdXJlc19iZWZvcmVfdW5oZWFsdGh5GAcgASgNEiAKGHN1Y2Nlc3Nlc19iZWZvcmVfaGVhbHRoeRgIIAEoDRIwCg1pbml0aWFsX2RlbGF5GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEGRlcmVnaXN0ZXJfYWZ0ZXIYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEcG9ydBgLIAEoDUIGCgRraW5kIr4BCglIdHRwQ2hlY2sSDAoEcGF0aBgBIAEoCRILCgN0bHMYAiABKAgSFwoPdGxzX3NraXBfdmVyaWZ5GAMgASgIEhkKEWV4cGVjdGVkX3N0YXR1c2VzGAQgAygNEjIKB2hlYWRlcnMYBSADKAsyIS5yb3N0ZXIudjEuSHR0cENoZWNrLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIKCghUY3BDaGVjayJCCglHcnBjQ2hlY2sSDwoHc2VydmljZRgBIAEoCRILCgN0bHMYAiABKAgSFwoPdGxzX3NraXBfdmVyaWZ5GAMgASgIIq4BCgtDaGVja1Jlc3VsdBIMCgRuYW1lGAEgASgJEiYKBnN0YXR1cxgCIAEoDjIWLnJvc3Rlci52MS5DaGVja1N0YXR1cxIOCgZvdXRwdXQYAyABKAkSLgoKY2hlY2tlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvECCg9SZWdpc3RlclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgNEikKBnN0YXR1cxgGIAEoDjIZLnJvc3Rlci52MS5JbnN0YW5jZVN0YXR1cxIMCgR0YWdzGAcgAygJEjoKCG1ldGFkYXRhGAggAygLMigucm9zdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgJIAEoDRIMCgR6b25lGAogASgJEiYKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCgZjaGVja3MYDCADKAsyFi5yb3N0ZXIudjEuSGVhbHRoQ2hlY2saLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlwKEFJlZ2lzdGVyUmVzcG9uc2USJQoIaW5zdGFuY2UYASABKAsyEy5yb3N0ZXIudjEuSW5zdGFuY2USDwoHY3JlYXRlZBgCIAEoCBIQCghyZXZpc2lvbhgDIAEoBCJDChFEZXJlZ2lzdGVyUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHc2VydmljZRgCIAEoCRIKCgJpZBgDIAEoCSImChJEZXJlZ2lzdGVyUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiiQEKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSCgoCaWQYAyABKAkSKQoGc3RhdHVzGAQgASgOMhkucm9zdGVyLnYxLkluc3RhbmNlU3RhdHVzEhEKBGxvYWQYBSABKA1IAIgBAUIHCgVfbG9hZCIiChFIZWFydGJlYXRSZXNwb25zZRINCgViZWF0cxgBIAEoBCKIAQoGRmlsdGVyEgwKBHRhZ3MYASADKAkSMQoIbWV0YWRhdGEYAiADKAsyHy5yb3N0ZXIudjEuRmlsdGVyLk1ldGFkYXRhRW50cnkSDAoEem9uZRgDIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibQoMV2F0Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLnJvc3Rlci52MS5GaWx0ZXISFgoOc3RhcnRfcmV2aXNpb24YBCABKAQiqgEKDVdhdGNoUmVzcG9uc2USJwoEdHlwZRgBIAEoDjIZLnJvc3Rlci52MS5XYXRjaEV2ZW50VHlwZRIQCghyZXZpc2lvbhgCIAEoBBIlCghpbnN0YW5jZRgDIAEoCzITLnJvc3Rlci52MS5JbnN0YW5jZRIoCgZyZWFzb24YBCABKA4yGC5yb3N0ZXIudjEuUmVtb3ZhbFJlYXNvbhINCgVzdGFsZRgFIAEoCCKpAQoOUmVzb2x2ZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEucm9zdGVyLnYxLkZpbHRlchIUCgxhbGxfc3RhdHVzZXMYBCABKAgSJQoIc3RyYXRlZ3kYBSABKA4yEy5yb3N0ZXIudjEuU3RyYXRlZ3kSEwoLcHJlZmVyX3pvbmUYBiABKAkiWgoPUmVzb2x2ZVJlc3BvbnNlEiYKCWluc3RhbmNlcxgBIAMoCzITLnJvc3Rlci52MS5JbnN0YW5jZRIQCghyZXZpc2lvbhgCIAEoBBINCgVzdGFsZRgDIAEoCCIoChNMaXN0U2VydmljZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSKKAQoOU2VydmljZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIRCglpbnN0YW5jZXMYAiABKA0SDwoHaGVhbHRoeRgDIAEoDRIQCghzdGFydGluZxgEIAEoDRIRCgl1bmhlYWx0aHkYBSABKA0SEAoIc3RvcHBpbmcYBiABKA0SDwoHdW5rbm93bhgHIAEoDSJkChRMaXN0U2VydmljZXNSZXNwb25zZRIrCghzZXJ2aWNlcxgBIAMoCzIZLnJvc3Rlci52MS5TZXJ2aWNlU3VtbWFyeRIQCghyZXZpc2lvbhgCIAEoBBINCgVzdGFsZRgDIAEoCCISChBHZXRTdGF0dXNSZXF1ZXN0IvcBChFHZXRTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg0KBXN0b3JlGAIgASgJEhAKCHJldmlzaW9uGAMgASgEEhEKCWluc3RhbmNlcxgEIAEoDRIOCgZsZWFzZXMYBSABKA0SEAoId2F0Y2hlcnMYBiABKA0SGQoRZXhwaXJ5X3Byb3RlY3Rpb24YByABKAgSDQoFc3RhbGUYCCABKAgSLgoKc3RhcnRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoGbGltaXRzGAogASgLMhEucm9zdGVyLnYxLkxpbWl0cyKCBgoGTGltaXRzEhkKEW1heF9tZXNzYWdlX2J5dGVzGAEgASgNEjEKKW1heF9idWZmZXJlZF9yZXF1ZXN0X2J5dGVzX3Blcl9jb25uZWN0aW9uGAIgASgEEh8KF21heF9zZXJ2aWNlX25hbWVfbGVuZ3RoGAMgASgNEhwKFG1heF9uYW1lc3BhY2VfbGVuZ3RoGAQgASgNEh4KFm1heF9pbnN0YW5jZV9pZF9sZW5ndGgYBSABKA0SFwoPbWF4X2hvc3RfbGVuZ3RoGAYgASgNEhAKCG1heF90YWdzGAcgASgNEhYKDm1heF90YWdfbGVuZ3RoGAggASgNEhwKFG1heF9tZXRhZGF0YV9lbnRyaWVzGAkgASgNEhoKEm1heF9tZXRhZGF0YV9ieXRlcxgKIAEoDRIXCg9tYXhfem9uZV9sZW5ndGgYCyABKA0SEgoKbWF4X3dlaWdodBgMIAEoDRIqCgdtaW5fdHRsGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB21heF90dGwYDiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoZbWF4X2luc3RhbmNlc19wZXJfc2VydmljZRgPIAEoDRIVCg1tYXhfaW5zdGFuY2VzGBAgASgNEiIKGm1heF9zdHJlYW1zX3Blcl9jb25uZWN0aW9uGBEgASgNEhQKDG1heF93YXRjaGVycxgSIAEoDRIXCg9tYXhfd2F0Y2hfcXVldWUYEyABKA0SFAoMaGlzdG9yeV9zaXplGBQgASgNEjoKF3dhdGNoX3Byb2dyZXNzX2ludGVydmFsGBUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh8KF21heF9jaGVja3NfcGVyX2luc3RhbmNlGBYgASgNEjUKEm1pbl9jaGVja19pbnRlcnZhbBgXIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgptYXhfY2hlY2tzGBggASgNKsYBCg5JbnN0YW5jZVN0YXR1cxIfChtJTlNUQU5DRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIcChhJTlNUQU5DRV9TVEFUVVNfU1RBUlRJTkcQARIbChdJTlNUQU5DRV9TVEFUVVNfSEVBTFRIWRACEh0KGUlOU1RBTkNFX1NUQVRVU19VTkhFQUxUSFkQAxIcChhJTlNUQU5DRV9TVEFUVVNfU1RPUFBJTkcQBBIbChdJTlNUQU5DRV9TVEFUVVNfVU5LTk9XThAFKnkKC0NoZWNrU3RhdHVzEhwKGENIRUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFENIRUNLX1NUQVRVU19QRU5ESU5HEAESGAoUQ0hFQ0tfU1RBVFVTX1BBU1NJTkcQAhIYChRDSEVDS19TVEFUVVNfRkFJTElORxADKu0BCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBABEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBACEhwKGFdBVENIX0VWRU5UX1RZUEVfUkVNT1ZFRBADEiYKIldBVENIX0VWRU5UX1RZUEVfU05BUFNIT1RfQ09NUExFVEUQBBIaChZXQVRDSF9FVkVOVF9UWVBFX1JFU0VUEAUSHQoZV0FUQ0hfRVZFTlRfVFlQRV9QUk9HUkVTUxAGKqsBCg1SZW1vdmFsUmVhc29uEh4KGlJFTU9WQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWUkVNT1ZBTF9SRUFTT05fRVhQSVJFRBABEh8KG1JFTU9WQUxfUkVBU09OX0RFUkVHSVNURVJFRBACEhwKGFJFTU9WQUxfUkVBU09OX1VOTUFUQ0hFRBADEh8KG1JFTU9WQUxfUkVBU09OX0NIRUNLX0ZBSUxFRBAEKoUBCghTdHJhdGVneRIYChRTVFJBVEVHWV9VTlNQRUNJRklFRBAAEhgKFFNUUkFURUdZX1JPVU5EX1JPQklOEAESEwoPU1RSQVRFR1lfUkFORE9NEAISFQoRU1RSQVRFR1lfV0VJR0hURUQQAxIZChVTVFJBVEVHWV9MRUFTVF9MT0FERUQQBDKTBAoPUmVnaXN0cnlTZXJ2aWNlEkMKCFJlZ2lzdGVyEhoucm9zdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdBobLnJvc3Rlci52MS5SZWdpc3RlclJlc3BvbnNlEkkKCkRlcmVnaXN0ZXISHC5yb3N0ZXIudjEuRGVyZWdpc3RlclJlcXVlc3QaHS5yb3N0ZXIudjEuRGVyZWdpc3RlclJlc3BvbnNlEkgKCUhlYXJ0YmVhdBIbLnJvc3Rlci52MS5IZWFydGJlYXRSZXF1ZXN0Ghwucm9zdGVyLnYxLkhlYXJ0YmVhdFJlc3BvbnNlKAESPAoFV2F0Y2gSFy5yb3N0ZXIudjEuV2F0Y2hSZXF1ZXN0Ghgucm9zdGVyLnYxLldhdGNoUmVzcG9uc2UwARJFCgdSZXNvbHZlEhkucm9zdGVyLnYxLlJlc29sdmVSZXF1ZXN0Ghoucm9zdGVyLnYxLlJlc29sdmVSZXNwb25zZSIDkAIBElQKDExpc3RTZXJ2aWNlcxIeLnJvc3Rlci52MS5MaXN0U2VydmljZXNSZXF1ZXN0Gh8ucm9zdGVyLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlIgOQAgESSwoJR2V0U3RhdHVzEhsucm9zdGVyLnYxLkdldFN0YXR1c1JlcXVlc3QaHC5yb3N0ZXIudjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Instance is one registered endpoint of a service.
@@ -109,6 +109,29 @@ export type Instance = Message<"roster.v1.Instance"> & {
    * @generated from field: uint32 load = 16;
    */
   load: number;
+
+  /**
+   * The active checks the instance was registered with (SEMANTICS 6.2).
+   *
+   * @generated from field: repeated roster.v1.HealthCheck checks = 17;
+   */
+  checks: HealthCheck[];
+
+  /**
+   * The last committed result of each check, in the order of `checks`.
+   *
+   * @generated from field: repeated roster.v1.CheckResult check_results = 18;
+   */
+  checkResults: CheckResult[];
+
+  /**
+   * The status the instance itself last reported. `status` is the effective
+   * status: STOPPING when the instance reports it, else UNHEALTHY when any
+   * check is FAILING, else the reported status (SEMANTICS 6.3).
+   *
+   * @generated from field: roster.v1.InstanceStatus reported_status = 19;
+   */
+  reportedStatus: InstanceStatus;
 };
 
 /**
@@ -117,6 +140,242 @@ export type Instance = Message<"roster.v1.Instance"> & {
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
   messageDesc(file_roster_v1_registry, 0);
+
+/**
+ * HealthCheck is an active check the registry runs against an instance's own
+ * host (SEMANTICS 6.2). Zero durations and counts take the defaults named.
+ *
+ * @generated from message roster.v1.HealthCheck
+ */
+export type HealthCheck = Message<"roster.v1.HealthCheck"> & {
+  /**
+   * Unique within the instance; defaults to the kind ("http", "tcp", "grpc"),
+   * suffixed with its position when the kind repeats.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from oneof roster.v1.HealthCheck.kind
+   */
+  kind: {
+    /**
+     * @generated from field: roster.v1.HttpCheck http = 2;
+     */
+    value: HttpCheck;
+    case: "http";
+  } | {
+    /**
+     * @generated from field: roster.v1.TcpCheck tcp = 3;
+     */
+    value: TcpCheck;
+    case: "tcp";
+  } | {
+    /**
+     * @generated from field: roster.v1.GrpcCheck grpc = 4;
+     */
+    value: GrpcCheck;
+    case: "grpc";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Default 10 s; at least the node's min-check-interval-ms.
+   *
+   * @generated from field: google.protobuf.Duration interval = 5;
+   */
+  interval?: Duration | undefined;
+
+  /**
+   * Default and maximum: the interval.
+   *
+   * @generated from field: google.protobuf.Duration timeout = 6;
+   */
+  timeout?: Duration | undefined;
+
+  /**
+   * Failures in a row before the check is FAILING; default 3.
+   *
+   * @generated from field: uint32 failures_before_unhealthy = 7;
+   */
+  failuresBeforeUnhealthy: number;
+
+  /**
+   * Successes in a row before the check is PASSING; default 2.
+   *
+   * @generated from field: uint32 successes_before_healthy = 8;
+   */
+  successesBeforeHealthy: number;
+
+  /**
+   * Wait before the first probe; the node adds a random part of one
+   * interval so checks registered together do not fire together.
+   *
+   * @generated from field: google.protobuf.Duration initial_delay = 9;
+   */
+  initialDelay?: Duration | undefined;
+
+  /**
+   * Remove the instance (reason CHECK_FAILED) once the check has been
+   * FAILING this long; zero never removes.
+   *
+   * @generated from field: google.protobuf.Duration deregister_after = 10;
+   */
+  deregisterAfter?: Duration | undefined;
+
+  /**
+   * The port to probe; zero means the instance's port. Another port is
+   * accepted only on nodes started with check-any-port.
+   *
+   * @generated from field: uint32 port = 11;
+   */
+  port: number;
+};
+
+/**
+ * Describes the message roster.v1.HealthCheck.
+ * Use `create(HealthCheckSchema)` to create a new message.
+ */
+export const HealthCheckSchema: GenMessage<HealthCheck> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 1);
+
+/**
+ * HttpCheck passes on a 2xx answer (or one of expected_statuses) to a GET.
+ *
+ * @generated from message roster.v1.HttpCheck
+ */
+export type HttpCheck = Message<"roster.v1.HttpCheck"> & {
+  /**
+   * Default "/health".
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Use https.
+   *
+   * @generated from field: bool tls = 2;
+   */
+  tls: boolean;
+
+  /**
+   * With tls, accept any certificate.
+   *
+   * @generated from field: bool tls_skip_verify = 3;
+   */
+  tlsSkipVerify: boolean;
+
+  /**
+   * Statuses that pass instead of 2xx.
+   *
+   * @generated from field: repeated uint32 expected_statuses = 4;
+   */
+  expectedStatuses: number[];
+
+  /**
+   * @generated from field: map<string, string> headers = 5;
+   */
+  headers: { [key: string]: string };
+};
+
+/**
+ * Describes the message roster.v1.HttpCheck.
+ * Use `create(HttpCheckSchema)` to create a new message.
+ */
+export const HttpCheckSchema: GenMessage<HttpCheck> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 2);
+
+/**
+ * TcpCheck passes when a TCP connection opens.
+ *
+ * @generated from message roster.v1.TcpCheck
+ */
+export type TcpCheck = Message<"roster.v1.TcpCheck"> & {
+};
+
+/**
+ * Describes the message roster.v1.TcpCheck.
+ * Use `create(TcpCheckSchema)` to create a new message.
+ */
+export const TcpCheckSchema: GenMessage<TcpCheck> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 3);
+
+/**
+ * GrpcCheck passes while grpc.health.v1 reports SERVING for `service`.
+ *
+ * @generated from message roster.v1.GrpcCheck
+ */
+export type GrpcCheck = Message<"roster.v1.GrpcCheck"> & {
+  /**
+   * The service name to ask about; empty asks about the server as a whole.
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * @generated from field: bool tls = 2;
+   */
+  tls: boolean;
+
+  /**
+   * @generated from field: bool tls_skip_verify = 3;
+   */
+  tlsSkipVerify: boolean;
+};
+
+/**
+ * Describes the message roster.v1.GrpcCheck.
+ * Use `create(GrpcCheckSchema)` to create a new message.
+ */
+export const GrpcCheckSchema: GenMessage<GrpcCheck> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 4);
+
+/**
+ * CheckResult is a check's committed status and the probe result that set it.
+ *
+ * @generated from message roster.v1.CheckResult
+ */
+export type CheckResult = Message<"roster.v1.CheckResult"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: roster.v1.CheckStatus status = 2;
+   */
+  status: CheckStatus;
+
+  /**
+   * An excerpt of what the probe saw ("HTTP 503: ...", an error).
+   *
+   * @generated from field: string output = 3;
+   */
+  output: string;
+
+  /**
+   * When the probe that set this status ran.
+   *
+   * @generated from field: google.protobuf.Timestamp checked_at = 4;
+   */
+  checkedAt?: Timestamp | undefined;
+
+  /**
+   * When the check entered this status.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message roster.v1.CheckResult.
+ * Use `create(CheckResultSchema)` to create a new message.
+ */
+export const CheckResultSchema: GenMessage<CheckResult> = /*@__PURE__*/
+  messageDesc(file_roster_v1_registry, 5);
 
 /**
  * @generated from message roster.v1.RegisterRequest
@@ -180,6 +439,13 @@ export type RegisterRequest = Message<"roster.v1.RegisterRequest"> & {
    * @generated from field: google.protobuf.Duration ttl = 11;
    */
   ttl?: Duration | undefined;
+
+  /**
+   * Active checks (SEMANTICS 6.2); at most max-checks-per-instance.
+   *
+   * @generated from field: repeated roster.v1.HealthCheck checks = 12;
+   */
+  checks: HealthCheck[];
 };
 
 /**
@@ -187,7 +453,7 @@ export type RegisterRequest = Message<"roster.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 1);
+  messageDesc(file_roster_v1_registry, 6);
 
 /**
  * @generated from message roster.v1.RegisterResponse
@@ -218,7 +484,7 @@ export type RegisterResponse = Message<"roster.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 2);
+  messageDesc(file_roster_v1_registry, 7);
 
 /**
  * @generated from message roster.v1.DeregisterRequest
@@ -245,7 +511,7 @@ export type DeregisterRequest = Message<"roster.v1.DeregisterRequest"> & {
  * Use `create(DeregisterRequestSchema)` to create a new message.
  */
 export const DeregisterRequestSchema: GenMessage<DeregisterRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 3);
+  messageDesc(file_roster_v1_registry, 8);
 
 /**
  * @generated from message roster.v1.DeregisterResponse
@@ -262,7 +528,7 @@ export type DeregisterResponse = Message<"roster.v1.DeregisterResponse"> & {
  * Use `create(DeregisterResponseSchema)` to create a new message.
  */
 export const DeregisterResponseSchema: GenMessage<DeregisterResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 4);
+  messageDesc(file_roster_v1_registry, 9);
 
 /**
  * @generated from message roster.v1.HeartbeatRequest
@@ -306,7 +572,7 @@ export type HeartbeatRequest = Message<"roster.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 5);
+  messageDesc(file_roster_v1_registry, 10);
 
 /**
  * @generated from message roster.v1.HeartbeatResponse
@@ -325,7 +591,7 @@ export type HeartbeatResponse = Message<"roster.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 6);
+  messageDesc(file_roster_v1_registry, 11);
 
 /**
  * Filter selects instances by tags and metadata; every condition must hold.
@@ -360,7 +626,7 @@ export type Filter = Message<"roster.v1.Filter"> & {
  * Use `create(FilterSchema)` to create a new message.
  */
 export const FilterSchema: GenMessage<Filter> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 7);
+  messageDesc(file_roster_v1_registry, 12);
 
 /**
  * @generated from message roster.v1.WatchRequest
@@ -398,7 +664,7 @@ export type WatchRequest = Message<"roster.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 8);
+  messageDesc(file_roster_v1_registry, 13);
 
 /**
  * @generated from message roster.v1.WatchResponse
@@ -443,7 +709,7 @@ export type WatchResponse = Message<"roster.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 9);
+  messageDesc(file_roster_v1_registry, 14);
 
 /**
  * @generated from message roster.v1.ResolveRequest
@@ -492,7 +758,7 @@ export type ResolveRequest = Message<"roster.v1.ResolveRequest"> & {
  * Use `create(ResolveRequestSchema)` to create a new message.
  */
 export const ResolveRequestSchema: GenMessage<ResolveRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 10);
+  messageDesc(file_roster_v1_registry, 15);
 
 /**
  * @generated from message roster.v1.ResolveResponse
@@ -521,7 +787,7 @@ export type ResolveResponse = Message<"roster.v1.ResolveResponse"> & {
  * Use `create(ResolveResponseSchema)` to create a new message.
  */
 export const ResolveResponseSchema: GenMessage<ResolveResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 11);
+  messageDesc(file_roster_v1_registry, 16);
 
 /**
  * @generated from message roster.v1.ListServicesRequest
@@ -538,7 +804,7 @@ export type ListServicesRequest = Message<"roster.v1.ListServicesRequest"> & {
  * Use `create(ListServicesRequestSchema)` to create a new message.
  */
 export const ListServicesRequestSchema: GenMessage<ListServicesRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 12);
+  messageDesc(file_roster_v1_registry, 17);
 
 /**
  * ServiceSummary counts one service's instances by status.
@@ -587,7 +853,7 @@ export type ServiceSummary = Message<"roster.v1.ServiceSummary"> & {
  * Use `create(ServiceSummarySchema)` to create a new message.
  */
 export const ServiceSummarySchema: GenMessage<ServiceSummary> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 13);
+  messageDesc(file_roster_v1_registry, 18);
 
 /**
  * @generated from message roster.v1.ListServicesResponse
@@ -614,7 +880,7 @@ export type ListServicesResponse = Message<"roster.v1.ListServicesResponse"> & {
  * Use `create(ListServicesResponseSchema)` to create a new message.
  */
 export const ListServicesResponseSchema: GenMessage<ListServicesResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 14);
+  messageDesc(file_roster_v1_registry, 19);
 
 /**
  * @generated from message roster.v1.GetStatusRequest
@@ -627,7 +893,7 @@ export type GetStatusRequest = Message<"roster.v1.GetStatusRequest"> & {
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 15);
+  messageDesc(file_roster_v1_registry, 20);
 
 /**
  * @generated from message roster.v1.GetStatusResponse
@@ -697,7 +963,7 @@ export type GetStatusResponse = Message<"roster.v1.GetStatusResponse"> & {
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 16);
+  messageDesc(file_roster_v1_registry, 21);
 
 /**
  * Limits are the configured limits of a registry node (README.md,
@@ -829,6 +1095,24 @@ export type Limits = Message<"roster.v1.Limits"> & {
    * @generated from field: google.protobuf.Duration watch_progress_interval = 21;
    */
   watchProgressInterval?: Duration | undefined;
+
+  /**
+   * Most checks per instance, the shortest check interval, and the most
+   * checks in the whole registry.
+   *
+   * @generated from field: uint32 max_checks_per_instance = 22;
+   */
+  maxChecksPerInstance: number;
+
+  /**
+   * @generated from field: google.protobuf.Duration min_check_interval = 23;
+   */
+  minCheckInterval?: Duration | undefined;
+
+  /**
+   * @generated from field: uint32 max_checks = 24;
+   */
+  maxChecks: number;
 };
 
 /**
@@ -836,7 +1120,7 @@ export type Limits = Message<"roster.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
-  messageDesc(file_roster_v1_registry, 17);
+  messageDesc(file_roster_v1_registry, 22);
 
 /**
  * InstanceStatus is the health of an instance as the instance reports it.
@@ -884,6 +1168,41 @@ export enum InstanceStatus {
  */
 export const InstanceStatusSchema: GenEnum<InstanceStatus> = /*@__PURE__*/
   enumDesc(file_roster_v1_registry, 0);
+
+/**
+ * @generated from enum roster.v1.CheckStatus
+ */
+export enum CheckStatus {
+  /**
+   * @generated from enum value: CHECK_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No result decided yet: the check neither raises nor lowers the status.
+   *
+   * @generated from enum value: CHECK_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: CHECK_STATUS_PASSING = 2;
+   */
+  PASSING = 2,
+
+  /**
+   * Failed failures_before_unhealthy times in a row: the instance is UNHEALTHY.
+   *
+   * @generated from enum value: CHECK_STATUS_FAILING = 3;
+   */
+  FAILING = 3,
+}
+
+/**
+ * Describes the enum roster.v1.CheckStatus.
+ */
+export const CheckStatusSchema: GenEnum<CheckStatus> = /*@__PURE__*/
+  enumDesc(file_roster_v1_registry, 1);
 
 /**
  * @generated from enum roster.v1.WatchEventType
@@ -938,7 +1257,7 @@ export enum WatchEventType {
  * Describes the enum roster.v1.WatchEventType.
  */
 export const WatchEventTypeSchema: GenEnum<WatchEventType> = /*@__PURE__*/
-  enumDesc(file_roster_v1_registry, 1);
+  enumDesc(file_roster_v1_registry, 2);
 
 /**
  * @generated from enum roster.v1.RemovalReason
@@ -969,13 +1288,20 @@ export enum RemovalReason {
    * @generated from enum value: REMOVAL_REASON_UNMATCHED = 3;
    */
   UNMATCHED = 3,
+
+  /**
+   * A check was FAILING for longer than its deregister_after.
+   *
+   * @generated from enum value: REMOVAL_REASON_CHECK_FAILED = 4;
+   */
+  CHECK_FAILED = 4,
 }
 
 /**
  * Describes the enum roster.v1.RemovalReason.
  */
 export const RemovalReasonSchema: GenEnum<RemovalReason> = /*@__PURE__*/
-  enumDesc(file_roster_v1_registry, 2);
+  enumDesc(file_roster_v1_registry, 3);
 
 /**
  * @generated from enum roster.v1.Strategy
@@ -1013,7 +1339,7 @@ export enum Strategy {
  * Describes the enum roster.v1.Strategy.
  */
 export const StrategySchema: GenEnum<Strategy> = /*@__PURE__*/
-  enumDesc(file_roster_v1_registry, 3);
+  enumDesc(file_roster_v1_registry, 4);
 
 /**
  * RegistryService is the whole client-facing API of a Roster registry node.

@@ -18,6 +18,7 @@ export function spec(over: Partial<InstanceSpec> = {}): InstanceSpec {
     weight: 1,
     zone: "",
     ttlMs: 0,
+    checks: [],
     ...over,
   };
 }

@@ -49,6 +49,10 @@ export function decodeRecord(packed: string): InstanceRecord {
     weight,
     zone,
     status: Number(m[6]) as InstanceStatus,
+    // Active checks are not stored in Redis yet: the store refuses a Register that declares any.
+    reportedStatus: Number(m[6]) as InstanceStatus,
+    checks: [],
+    health: [],
     ttlMs: Number(m[7]),
     createRevision: BigInt(m[1]!),
     modRevision: BigInt(m[2]!),

@@ -51,6 +51,11 @@ export class RedisMirror {
     if (r !== undefined) this.#put({ ...r, lastHeartbeatAt: at, load: load ?? r.load });
   }
 
+  /** Every record. */
+  all(): InstanceRecord[] {
+    return [...this.#records.values()];
+  }
+
   list(namespace: string, service?: string): InstanceRecord[] {
     const ns = this.#services.get(namespace);
     if (ns === undefined) return [];

@@ -6,6 +6,8 @@
  * test/unit/fault-checker.test.ts can feed it hand-made sequences.
  */
 
+import type { RemovalCause } from "../../../src/core/types.js";
+
 /** One message a watcher received, reduced to what the checks need. */
 export type WatchItem =
   | { readonly kind: "open"; readonly startRevision: bigint; readonly at: number }
@@ -42,7 +44,7 @@ export interface TruthChange {
   readonly key: string;
   readonly registeredAt: number;
   /** For a delete, why. */
-  readonly cause?: "expired" | "deregistered";
+  readonly cause?: RemovalCause;
   /** When the harness saw it, epoch ms. */
   readonly at: number;
 }
