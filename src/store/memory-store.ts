@@ -117,7 +117,9 @@ export class MemoryStore implements Store {
       if (this.#entries.size >= maxInstances) throw limitReached("max-instances", maxInstances);
       this.#countChecks(spec.checks.length);
       const revision = this.#revision + 1n;
-      const record = withStatus({ ...spec, reportedStatus: spec.status, health: alignHealth(spec.checks, [], now), createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 });
+      const health = alignHealth(spec.checks, noHealth, now);
+      const status = effectiveStatus(spec.status, health);
+      const record: InstanceRecord = { ...spec, status, reportedStatus: spec.status, health, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 };
       const entry: Entry = { record, deadline: Infinity, queuedAt: undefined };
       this.#entries.set(key, entry);
       this.#serviceMap(spec.namespace, spec.service, true).set(key, entry);
@@ -134,7 +136,8 @@ export class MemoryStore implements Store {
     this.#countChecks(spec.checks.length - prev.checks.length);
     this.#setLease(existing, key, spec.ttlMs);
     const revision = this.#revision + 1n;
-    existing.record = withStatus({ ...prev, ...spec, reportedStatus: spec.status, health: alignHealth(spec.checks, prev.health, now), modRevision: revision, lastHeartbeatAt: now });
+    const health = alignHealth(spec.checks, prev.health, now);
+    existing.record = { ...prev, ...spec, status: effectiveStatus(spec.status, health), reportedStatus: spec.status, health, modRevision: revision, lastHeartbeatAt: now };
     this.#commit({ kind: "put", revision, instance: existing.record, prev });
     return { instance: existing.record, created: false, revision };
   }
@@ -158,7 +161,7 @@ export class MemoryStore implements Store {
     const at = Math.floor(this.#clock.wallMs());
     if (beat.status !== undefined && beat.status !== prev.reportedStatus) {
       const revision = this.#revision + 1n;
-      entry.record = withStatus({ ...prev, reportedStatus: beat.status, load, lastHeartbeatAt: at, modRevision: revision });
+      entry.record = { ...prev, status: effectiveStatus(beat.status, prev.health), reportedStatus: beat.status, load, lastHeartbeatAt: at, modRevision: revision };
       this.#commit({ kind: "put", revision, instance: entry.record, prev });
       return;
     }
@@ -213,7 +216,7 @@ export class MemoryStore implements Store {
     if (health === undefined) return "gone";
     if (sameHealth(health, prev.health)) return "unchanged";
     const revision = this.#revision + 1n;
-    entry.record = withStatus({ ...prev, health, modRevision: revision });
+    entry.record = { ...prev, status: effectiveStatus(prev.reportedStatus, health), health, modRevision: revision };
     this.#commit({ kind: "put", revision, instance: entry.record, prev });
     return "committed";
   }
@@ -344,10 +347,8 @@ export class MemoryStore implements Store {
   }
 }
 
-/** The record with its effective status (SEMANTICS 6.3). */
-function withStatus(r: Omit<InstanceRecord, "status"> & { status?: InstanceRecord["status"] }): InstanceRecord {
-  return { ...r, status: effectiveStatus(r.reportedStatus, r.health) };
-}
+/** The health of an instance before anything is known (shared: records never change in place). */
+const noHealth: readonly CheckState[] = Object.freeze([]);
 
 /** True when a register of `b` over the record `a` changes nothing a client stated. */
 function sameSpec(a: InstanceRecord, b: InstanceSpec): boolean {
