@@ -7,7 +7,9 @@ import { compressionGzip, createConnectTransport, createGrpcTransport, createGrp
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { RegisterRequestSchema, RegistryService, WatchEventType } from "../gen/roster/v1/registry_pb.js";
+import { conformResponse } from "../src/server/connect-adapter.js";
 import { collectWatch } from "./helpers/watch.js";
 import { sleep, startTestServer, until, type TestServer } from "./helpers/server.js";
 import { rawUnary } from "./semantics/raw-call.js";
@@ -203,6 +205,56 @@ describe("Refusals are the same on every gRPC front end (fast path and Connect)"
       r.end();
     });
     assert.equal(plain, 404);
+  });
+});
+
+describe("gRPC answered by Connect: conformResponse is the one rewrite of its status", function () {
+  this.timeout(20000);
+  let t: TestServer;
+  before(async () => (t = await startTestServer()));
+  after(() => t.close());
+
+  /** The gRPC status fields after `conformResponse`, for a Connect answer with no message, only a trailer (how a trailers-only refusal leaves Connect's handler). */
+  async function conformedTrailer(fields: Record<string, string>): Promise<Record<string, string>> {
+    const res = await conformResponse({ status: 200, header: new Headers({ "content-type": "application/grpc+proto" }), body: createAsyncIterable<Uint8Array>([]), trailer: new Headers(fields) });
+    for await (const _ of res.body as AsyncIterable<Uint8Array>);
+    return Object.fromEntries(res.trailer!.entries());
+  }
+
+  it("rewrites a trailers-only answer's status to the spec's encoding, and Connect's INTERNAL for undecodable input to INVALID_ARGUMENT", async () => {
+    assert.deepEqual(await conformedTrailer({ "grpc-status": "3", "grpc-message": encodeURIComponent("service: is required") }), { "grpc-status": "3", "grpc-message": "service: is required" });
+    assert.deepEqual(await conformedTrailer({ "grpc-status": "13", "grpc-message": encodeURIComponent("parse binary: premature EOF") }), { "grpc-status": "3", "grpc-message": "parse binary: premature EOF" });
+    assert.deepEqual(await conformedTrailer({ "grpc-status": "13", "grpc-message": "internal error" }), { "grpc-status": "13", "grpc-message": "internal error" });
+    assert.deepEqual(await conformedTrailer({ "grpc-status": "0" }), { "grpc-status": "0" });
+    assert.deepEqual(await conformedTrailer({ "grpc-status": "2", "grpc-message": "%E0%A4%A" }), { "grpc-status": "2", "grpc-message": "%E0%A4%A" }, "left alone when it is not Connect's encoding");
+  });
+
+  it("every gRPC refusal Connect serves (compressed requests, the health service) ends in trailers, conformed: nothing is left for the headers", async () => {
+    const cases: { path: string; message: Buffer; headers?: Record<string, string>; gzip: boolean; status: string; text: string }[] = [
+      { path: "/roster.v1.RegistryService/Register", message: Buffer.from([0xff, 0xff, 0xff]), gzip: true, status: "3", text: "parse binary: premature EOF" },
+      { path: "/roster.v1.RegistryService/Resolve", message: Buffer.from([0x12, 0x01, 0x61]), headers: { "grpc-timeout": "soon" }, gzip: true, status: "3", text: "protocol error: invalid grpc timeout value: soon" },
+      { path: "/grpc.health.v1.Health/Check", message: Buffer.from([0xff, 0xff]), gzip: false, status: "3", text: "parse binary: premature EOF" },
+      { path: "/grpc.health.v1.Health/Check", message: Buffer.from([0x0a, 0x03, 0x61, 0x2f, 0x62]), gzip: false, status: "5", text: 'health of service "a/b" not found' },
+    ];
+    for (const c of cases) {
+      const body = c.gzip ? gzipSync(c.message) : c.message;
+      const head = Buffer.alloc(5);
+      head[0] = c.gzip ? 1 : 0;
+      head.writeUInt32BE(body.length, 1);
+      const session = http2.connect(t.url);
+      const req = session.request({ ":method": "POST", ":path": c.path, "content-type": "application/grpc", te: "trailers", ...(c.gzip ? { "grpc-encoding": "gzip" } : {}), ...c.headers });
+      let headers: http2.IncomingHttpHeaders = {};
+      let trailers: http2.IncomingHttpHeaders = {};
+      req.on("response", (h) => (headers = h));
+      req.on("trailers", (h) => (trailers = h));
+      req.on("data", () => {});
+      await new Promise((r) => req.on("close", r).end(Buffer.concat([head, body])));
+      session.close();
+      const what = `${c.path} ${c.text}`;
+      assert.equal(headers["grpc-status"], undefined, `${what}: the status is not in the headers (not trailers-only)`);
+      // The raw field: the spec's encoding leaves printable ASCII (":", "/", '"') as it is.
+      assert.deepEqual({ status: trailers["grpc-status"], message: trailers["grpc-message"] }, { status: c.status, message: c.text }, what);
+    }
   });
 });
 
