@@ -164,9 +164,10 @@ async function* checkedUnary(body: AsyncIterable<Uint8Array>, desc: DescMessage,
 
 /**
  * Rewrites the status of a Connect answer through `conformRefusal`, wherever
- * its protocol carries it: gRPC trailers (or headers of a trailers-only
- * answer), the gRPC-Web trailer frame, the Connect end-stream frame, or the
- * Connect unary error body and its HTTP status. Compressed status frames are
+ * its protocol carries it: gRPC trailers (Connect's gRPC handler puts the
+ * status there even when it answers with no message, so this is the one place
+ * a gRPC status from Connect is rewritten), the gRPC-Web trailer frame, the
+ * Connect end-stream frame, or the Connect unary error body and its HTTP status. Compressed status frames are
  * left as they are (status frames are far below the compression threshold).
  */
 export async function conformResponse(res: UniversalServerResponse): Promise<UniversalServerResponse> {

@@ -16,7 +16,6 @@ import { answerUnimplemented } from "./unimplemented.js";
 import { registerReflectionService } from "./reflection/reflection-service.js";
 import { serveRest } from "./rest/rest-routes.js";
 import { GrpcFastPath } from "./grpc/fast-path.js";
-import { conformGrpcStatus, isGrpcRequest } from "./grpc/grpc-status.js";
 import { RequestByteBudget } from "./grpc/request-byte-budget.js";
 import { registerRegistryService, registryHandlers } from "./registry-service.js";
 import { keepSessionAlive } from "./session-keepalive.js";
@@ -126,8 +125,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const fast = new GrpcFastPath(handlers, config.limits.maxMessageBytes, new RequestByteBudget(config.limits.maxBufferedRequestBytesPerConnection), config.limits.maxStreamBufferBytes);
   const h2 = security.listeners.main({ maxConcurrentStreams: config.limits.maxStreamsPerConnection + 100 }, (req, res) => security.scoped(req, () => {
     if (fast.handle(req, res)) return;
-    // gRPC that Connect serves (compressed requests, the health service) gets the fast path's status encoding.
-    if (isGrpcRequest(req.headers["content-type"])) conformGrpcStatus(res);
     handler(req, res);
   }));
   h2.on("session", (s) => {

@@ -1,6 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import { Code, type ConnectError } from "@connectrpc/connect";
-import { isDecodeFailure } from "../../errors.js";
+import type { ConnectError } from "@connectrpc/connect";
 
 const printable = /^[\x20-\x24\x26-\x7e]*$/;
 
@@ -27,48 +26,4 @@ export function statusFields(error: ConnectError | undefined): OutgoingHttpHeade
   const fields: OutgoingHttpHeaders = { "grpc-status": String(error.code) };
   if (error.rawMessage !== "") fields["grpc-message"] = encodeGrpcMessage(error.rawMessage);
   return fields;
-}
-
-/**
- * Rewrites the status fields Connect wrote for a gRPC response: grpc-message
- * from `encodeURIComponent`'s form to the spec's, and Connect's INTERNAL for
- * an undecodable request to INVALID_ARGUMENT, so that gRPC served by Connect
- * (compressed requests, the health service) answers as the fast path does.
- * Returns the same object, changed in place.
- */
-export function conformStatusFields(fields: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const raw = fields["grpc-message"];
-  if (typeof raw !== "string") return fields;
-  let message: string;
-  try {
-    message = decodeURIComponent(raw);
-  } catch {
-    return fields;
-  }
-  fields["grpc-message"] = encodeGrpcMessage(message);
-  if (isDecodeFailure(Number(fields["grpc-status"]) as Code, message)) fields["grpc-status"] = String(Code.InvalidArgument);
-  return fields;
-}
-
-/** The part of a Node response Connect writes gRPC status fields through. */
-interface StatusWriter {
-  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
-  addTrailers(headers: OutgoingHttpHeaders): void;
-}
-
-/**
- * Makes a Node response that Connect is about to write a gRPC answer to pass
- * its status fields (in the headers of a trailers-only answer, or in the
- * trailers) through `conformStatusFields`.
- */
-export function conformGrpcStatus(res: StatusWriter): void {
-  const writeHead = res.writeHead.bind(res);
-  const addTrailers = res.addTrailers.bind(res);
-  res.writeHead = (status, headers) => writeHead(status, headers && conformStatusFields(headers));
-  res.addTrailers = (headers) => addTrailers(conformStatusFields(headers));
-}
-
-/** True for a request in the gRPC protocol (not gRPC-Web, not Connect), by its content type. */
-export function isGrpcRequest(contentType: string | undefined): boolean {
-  return contentType !== undefined && /^application\/grpc(\+|;|$)/.test(contentType);
 }
