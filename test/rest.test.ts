@@ -55,7 +55,7 @@ describe("REST paths (GET /v1/services...)", function () {
 
   it("answers refusals as JSON with Connect's HTTP status and the field named", async () => {
     const cases: [string, number, string, RegExp][] = [
-      ["/v1/services/nobody/pick?strategy=random", 404, "not_found", /no instance of service default\/nobody matches/],
+      ["/v1/services/nobody/pick?strategy=random", 404, "not_found", /^no instance of service default\/nobody matches$/],
       ["/v1/services/shop/pick", 400, "invalid_argument", /^strategy: is required/],
       ["/v1/services/shop/pick?strategy=fastest", 400, "invalid_argument", /^strategy: unknown value "fastest"/],
       ["/v1/services/shop?tags=v2", 400, "invalid_argument", /^tags: unknown query parameter/],

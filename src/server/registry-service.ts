@@ -26,7 +26,7 @@ import {
   type WatchResponse,
 } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits, Timing } from "../config.js";
-import { RosterError, invalidArgument, notFound, toConnectError } from "../errors.js";
+import { RosterError, invalidArgument, toConnectError } from "../errors.js";
 import { matches } from "../core/filter.js";
 import { Picker, type PickStrategy } from "../core/pick.js";
 import { DEFAULT_NAMESPACE, InstanceStatus, type InstanceKey, type InstanceRecord } from "../core/types.js";
@@ -97,7 +97,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       if (preferZone !== "") list = [...list.filter((i) => i.zone === preferZone), ...list.filter((i) => i.zone !== preferZone)];
       return { instances: list, revision: snap.revision, stale: snap.stale };
     }
-    if (matching.length === 0) throw notFound(`no instance of service ${namespace}/${service} matches`);
+    if (matching.length === 0) throw new RosterError("not_found", `no instance of service ${namespace}/${service} matches`);
     const picked = picker.pick(matching, strategies[req.strategy], preferZone);
     if (picked === undefined) {
       throw new RosterError("unavailable", `service ${namespace}/${service} has ${matching.length} matching instances, none healthy`);
