@@ -7,6 +7,7 @@ import { resolveConfig } from "../src/config.js";
 import type { ChangeListener, StoreStatus } from "../src/store/store.js";
 import { spec } from "../src/store/contract/instance-spec.js";
 import { MemoryStore } from "../src/store/memory-store.js";
+import type { RedisStore } from "../src/store/redis-store.js";
 import { TypeUrl } from "../src/server/xds/resources.js";
 import { XdsHub, type PublishedService } from "../src/server/xds/xds-hub.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
@@ -210,6 +211,33 @@ describe("xDS push-empty hold (SEMANTICS 8.4): a real node", function () {
       await f.acked();
       assert.deepEqual(f.lost(), [], "nothing empty after Redis returns: unrenewed leases got their grace and the beats resumed");
       assert.deepEqual((await t.client.resolve({ service: "echo" })).instances.map((i) => i.id), ["a"]);
+    });
+
+    it("8.4 Redis restarted empty (a resync): no empty set during the hold; the fleet that re-registers stays, a service that does not come back goes after it", async () => {
+      const holdMs = 2500;
+      const t = await node(holdMs);
+      const startedAt = Date.now();
+      const registrar = new Registrar({ registry: t.url, backoff: { initialMs: 50, maxMs: 300 } });
+      opened.push(registrar);
+      await registrar.register({ service: "echo", id: "a", host: "127.0.0.1", port: 9001, ttlMs: 1500 });
+      // Registered without a lease by something that does not re-register: after the loss it is gone for good.
+      await t.client.register({ service: "gone", id: "g", host: "127.0.0.1", port: 9002, status: InstanceStatus.HEALTHY });
+      await sleep(holdMs + 100 - (Date.now() - startedAt));
+      const f = await follow(t.url, ["echo", "gone"]);
+      opened.push(f.c);
+      await redis.stop({ keepData: false });
+      await redis.restart();
+      const store = t.server.store as RedisStore;
+      await until("the node reloaded what Redis holds now", () => store.state === "live" && store.status().instances <= 1, 10000);
+      const reloadedAt = Date.now();
+      await until("the fleet re-registered", async () => (await t.client.resolve({ service: "echo" })).instances.length === 1, 3000);
+      await sleep(Math.max(0, holdMs - 300 - (Date.now() - reloadedAt)));
+      await f.acked();
+      assert.deepEqual(f.lost(), [], "nothing dropped or emptied during the hold");
+      await until("after the hold the lost service is published as gone", async () => (await f.acked(), f.lost().length > 0), holdMs + 3000);
+      assert.ok(Date.now() - reloadedAt >= holdMs - 300, `not before the hold ends (${Date.now() - reloadedAt} ms after the reload)`);
+      assert.deepEqual(f.lost(), [f.lost()[0]!]);
+      assert.match(f.lost()[0]!, /^Listener gone dropped/);
     });
   });
 });
