@@ -15,9 +15,11 @@
  *   process), one change per repetition; server CPU per pushed update per
  *   client, beside N Watch streams on one service fed the same changes on
  *   the same server (Watch fan-out at the same count).
- * Run it twice and quote min–max.
+ * `--profile` writes the server's V8 CPU profile to bench/results/profiles/
+ * (read it with bench/profile-top.ts). Run it twice and quote min–max.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "60" },
     sizes: { type: "string", default: "100,1000" },
     reps: { type: "string", default: "20" },
+    profile: { type: "boolean", default: false },
   },
 });
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -189,11 +192,13 @@ async function main(): Promise<void> {
   const sizes = args.sizes!.split(",").map(Number);
   const reps = Number(args.reps);
   console.log(`xDS: ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load ${loadavg()[0]!.toFixed(2)}, ${snapshotRoster()}`);
-  const server = await startRoster({ store: "memory", flags: ["--xds-startup-hold-ms", "0", "--expiry-protection-threshold", "1"], probe: rosterProbe });
+  const profileDir = args.profile ? fileURLToPath(new URL("results/profiles/", import.meta.url)) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const server = await startRoster({ store: "memory", flags: ["--xds-startup-hold-ms", "0", "--expiry-protection-threshold", "1"], cpuProfDir: profileDir, probe: rosterProbe });
   const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: `http://${server.address}` }));
   const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
   try {
-    const p = await propagation(server, registry, rounds);
+    const p = rounds > 0 ? await propagation(server, registry, rounds) : undefined;
     console.log(JSON.stringify({ propagation: p }));
     const rows = ["| streams | kind | server CPU µs per update per client | all have it p50 / p99 ms | client CPU µs per update |", "|---|---|---|---|---|"];
     for (const n of sizes) {
@@ -204,10 +209,11 @@ async function main(): Promise<void> {
       }
     }
     console.log(`load at end ${loadavg()[0]!.toFixed(2)}`);
-    console.log(
-      `Register returned → first call on the new instance through grpc-js-xds: p50 ${f(p.xdsFirstCallP50Ms)} ms, p99 ${f(p.xdsFirstCallP99Ms)} ms over ${p.rounds} rounds` +
-        ` (${p.missed} missed, ${p.failedCalls} failed calls); Watch event: p50 ${f(p.watchEventP50Ms)} ms, p99 ${f(p.watchEventP99Ms)} ms`,
-    );
+    if (p !== undefined)
+      console.log(
+        `Register returned → first call on the new instance through grpc-js-xds: p50 ${f(p.xdsFirstCallP50Ms)} ms, p99 ${f(p.xdsFirstCallP99Ms)} ms over ${p.rounds} rounds` +
+          ` (${p.missed} missed, ${p.failedCalls} failed calls); Watch event: p50 ${f(p.watchEventP50Ms)} ms, p99 ${f(p.watchEventP99Ms)} ms`,
+      );
     console.log(rows.join("\n"));
   } finally {
     await server.stop();
