@@ -22,6 +22,7 @@ import { keepSessionAlive } from "./session-keepalive.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
 import { registerAdsService } from "./xds/ads-service.js";
+import type { XdsHub } from "./xds/xds-hub.js";
 import { version } from "../version.js";
 import { formatHostPort } from "../core/host-port.js";
 import { nodeSecurity } from "./auth/node-security.js";
@@ -65,11 +66,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // Before the store, so a bad certificate or policy file stops the start with nothing left open.
   const security = nodeSecurity(config, log);
   let hub: WatchHub | undefined;
+  let xds: XdsHub | undefined;
   let health: NodeHealth | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
       log.warn({ event: "store_resync" }, detail);
       hub?.resync(detail);
+      xds?.resync();
     },
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
     onStale: (stale, detail) => {
@@ -106,7 +109,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registerRegistryService(router, handlers);
       registerHealthService(router, nodeHealth);
       registerReflectionService(router, () => connect.descriptors);
-      registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, auth: config.auth });
+      xds = registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, auth: config.auth });
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,

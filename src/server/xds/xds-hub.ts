@@ -37,16 +37,19 @@ interface State {
  *
  * Push-empty protection: a service's endpoint set never becomes empty through
  * Roster's own fault. While the node is within xds-startup-hold-ms of its
- * start (a restarted memory node whose fleet is re-registering), while the
- * store is stale, or while expiry protection holds, an empty set is not
- * published: the last non-empty one stays, or, for a service never published,
- * nothing is sent for its load assignment (clients keep what they had).
+ * start (a restarted memory node whose fleet is re-registering) or of a store
+ * resync (Redis came back empty or lost writes: the fleet re-registers the
+ * same way), while the store is stale, or while expiry protection holds, an
+ * empty set is not published: the last non-empty one stays, or, for a service
+ * never published, nothing is sent for its load assignment (clients keep what
+ * they had).
  */
 export class XdsHub {
   readonly #states = new Map<string, State>();
   readonly #dirty = new Set<string>();
   readonly #unsubscribe: () => void;
-  readonly #startedAt: number;
+  /** When the current start-up or resync hold began: the node's view of the fleet started over then. */
+  #viewStartedAt: number;
   #timer: NodeJS.Timeout | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
@@ -57,7 +60,7 @@ export class XdsHub {
     readonly timing: Pick<Timing, "xdsPushDelayMs" | "xdsStartupHoldMs">,
     readonly now: () => number = Date.now,
   ) {
-    this.#startedAt = now();
+    this.#viewStartedAt = now();
     this.#unsubscribe = store.subscribe((c) => {
       const i = c.kind === "put" ? c.instance : c.prev;
       const key = serviceKey(i);
@@ -108,10 +111,23 @@ export class XdsHub {
     clearTimeout(this.#holdTimer);
   }
 
+  /**
+   * The store reloaded and delivered none of the changes behind the reload
+   * (its `onResync`): re-reads every followed service, and withholds empty
+   * sets for xds-startup-hold-ms from now, as at a start, because what the
+   * store now lacks is what its fleet has yet to re-register, not services
+   * that are gone.
+   */
+  resync(): void {
+    if (this.#closed) return;
+    this.#viewStartedAt = this.now();
+    for (const key of this.#states.keys()) this.#markDirty(key);
+  }
+
   /** True while an empty set would be Roster's own fault rather than the fleet's. */
   holding(): boolean {
     const s = this.store.status();
-    return this.now() - this.#startedAt < this.timing.xdsStartupHoldMs || s.stale || s.expiryProtection;
+    return this.now() - this.#viewStartedAt < this.timing.xdsStartupHoldMs || s.stale || s.expiryProtection;
   }
 
   #markDirty(key: string): void {
@@ -179,10 +195,10 @@ export class XdsHub {
     return true;
   }
 
-  /** Re-reads held services when the start-up hold ends, and once a second while a hold lasts. */
+  /** Re-reads held services when the start-up or resync hold ends, and once a second while a hold lasts. */
   #scheduleHoldCheck(): void {
     if (this.#holdTimer !== undefined || this.#closed) return;
-    const startupLeft = this.#startedAt + this.timing.xdsStartupHoldMs - this.now();
+    const startupLeft = this.#viewStartedAt + this.timing.xdsStartupHoldMs - this.now();
     this.#holdTimer = setTimeout(() => {
       this.#holdTimer = undefined;
       for (const [k, s] of this.#states) if (s.held) this.#markDirty(k);
