@@ -11,14 +11,15 @@
  * the triggering one waits (the fan-out must not hold the event loop).
  * Run it twice and quote min–max.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as http2 from "node:http2";
 import { mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { etcdProbe, etcdTarget, rosterProbe, rosterTarget, type Target } from "./clients.ts";
-import { epochMs, type LightRequest } from "./light-watchers.ts";
+import { framed, lightClient } from "./light-client.ts";
+import { epochMs } from "./light-watchers.ts";
 import { percentile, sleep } from "./measure.ts";
 import { window } from "./measure.ts";
 import { snapshotRoster, startEtcd, startRoster, type RunningServer } from "./servers.ts";
@@ -47,12 +48,6 @@ interface Subject {
   /** An unrelated write, timed while the fan-out runs; undefined where there is none. */
   probe?(i: number): Promise<void>;
   close(): void;
-}
-
-function framed(body: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(body.length, 1);
-  return Buffer.concat([head, body]);
 }
 
 function field(no: number, bytes: Buffer): Buffer {
@@ -105,25 +100,6 @@ function subjectOf(server: RunningServer, target: Target, watch: Subject["watch"
     trigger: async (service, marker) => void (await target.register(service, marker, 300)),
     probe: async (i) => void (await target.register("probe", `p${i % 50}`, 300)),
     close: () => target.close(),
-  };
-}
-
-/** The light watcher process, with a way to ask it something and wait for its answer. */
-function lightClient(): { ask<T>(m: LightRequest, until?: (r: Record<string, unknown>) => boolean): Promise<T>; child: ChildProcess } {
-  const child = spawn(process.execPath, ["--import", "tsx", `${here}light-watchers.ts`], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  return {
-    child,
-    ask: <T>(m: LightRequest, until: (r: Record<string, unknown>) => boolean = () => true) =>
-      new Promise<T>((resolve, reject) => {
-        const on = (r: Record<string, unknown>) => {
-          if (typeof r.error === "string") return reject(new Error(r.error));
-          if (!until(r)) return;
-          child.off("message", on);
-          resolve(r as T);
-        };
-        child.on("message", on);
-        child.send(m);
-      }),
   };
 }
 

@@ -18,7 +18,6 @@
  * `--profile` writes the server's V8 CPU profile to bench/results/profiles/
  * (read it with bench/profile-top.ts). Run it twice and quote min–max.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -35,7 +34,8 @@ import { xdsBootstrap } from "../src/server/xds/bootstrap.js";
 import { Echo, startEcho, type EchoClient } from "../test/helpers/echo-server.js";
 import { startLoad } from "../test/helpers/xds-load.js";
 import { rosterProbe } from "./clients.ts";
-import { epochMs, type LightRequest } from "./light-watchers.ts";
+import { framed, lightClient } from "./light-client.ts";
+import { epochMs } from "./light-watchers.ts";
 import { percentile, sleep, window } from "./measure.ts";
 import { snapshotRoster, startRoster, type RunningServer } from "./servers.ts";
 
@@ -47,7 +47,6 @@ const { values: args } = parseArgs({
     profile: { type: "boolean", default: false },
   },
 });
-const here = fileURLToPath(new URL(".", import.meta.url));
 const sessions = 8;
 
 grpcXds.register();
@@ -56,31 +55,6 @@ type Registry = ReturnType<typeof createClient<typeof RegistryService>>;
 
 /** A host for repetition `r` that appears in no other repetition's message, fixed width so one can never be a prefix of another. */
 const markerHost = (r: number) => `127.1.${100 + Math.floor(r / 100)}.${100 + (r % 100)}`;
-
-function framed(body: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(body.length, 1);
-  return Buffer.concat([head, body]);
-}
-
-/** The light client process, with a way to ask it something and wait for its answer. */
-function lightClient(): { ask<T>(m: LightRequest, until?: (r: Record<string, unknown>) => boolean): Promise<T>; child: ChildProcess } {
-  const child = spawn(process.execPath, ["--import", "tsx", `${here}light-watchers.ts`], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  return {
-    child,
-    ask: <T>(m: LightRequest, until: (r: Record<string, unknown>) => boolean = () => true) =>
-      new Promise<T>((resolve, reject) => {
-        const on = (r: Record<string, unknown>) => {
-          if (typeof r.error === "string") return reject(new Error(r.error));
-          if (!until(r)) return;
-          child.off("message", on);
-          resolve(r as T);
-        };
-        child.on("message", on);
-        child.send(m);
-      }),
-  };
-}
 
 /** Register → first call through grpc-js-xds, and Register → Watch event, over `rounds` new instances. */
 async function propagation(server: RunningServer, registry: Registry, rounds: number): Promise<Record<string, number>> {

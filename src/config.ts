@@ -278,7 +278,7 @@ const timingHelp: Record<keyof Timing, string> = {
   redisHealthTimeoutMs: "time within which a stalled or unreachable Redis is noticed and writes are refused (ms)",
   credentialReloadIntervalMs: "how often TLS, token and policy files are checked for changes (ms)",
   xdsPushDelayMs: "time xDS waits to gather a burst of changes into one push per client (ms)",
-  xdsStartupHoldMs: "time after start during which an empty xDS endpoint set is withheld (ms)",
+  xdsStartupHoldMs: "time after start, or after the store reloaded lost state, during which an empty xDS endpoint set is withheld (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
