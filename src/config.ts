@@ -104,7 +104,7 @@ export interface ServerConfig {
   readonly port: number;
   /** Optional second listener on HTTP/1.1 (Connect, gRPC-Web, /metrics, /healthz); 0 disables, -1 picks a free port. */
   readonly http1Port: number;
-  /** "memory", or a redis:// / rediss:// / redis+sentinel:// URL. */
+  /** "memory", or a redis:// / rediss:// / redis+sentinel:// / redis+cluster:// URL. */
   readonly store: string;
   /** Prefix of every Redis key. */
   readonly redisPrefix: string;
@@ -342,7 +342,7 @@ function check(ok: boolean, setting: string, message: string): void {
 function validateConfig(c: ServerConfig): void {
   check(Number.isInteger(c.port) && c.port >= 0 && c.port <= 65535, "port", "must be 0..65535");
   check(Number.isInteger(c.http1Port) && c.http1Port >= -1 && c.http1Port <= 65535, "http1-port", "must be -1..65535");
-  check(c.store === "memory" || /^(redis|rediss|redis\+sentinel|rediss\+sentinel):\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
+  check(c.store === "memory" || /^(redis|rediss)(\+sentinel|\+cluster)?:\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
   check(["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(c.logLevel), "log-level", "unknown level");
   check((c.tlsCert === "") === (c.tlsKey === ""), "tls-cert", "--tls-cert and --tls-key go together");
   check(c.tlsClientCa === "" || c.tlsCert !== "", "tls-client-ca", "needs --tls-cert and --tls-key");

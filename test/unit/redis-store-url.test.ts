@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { ConfigError } from "../../src/config.js";
-import { connectionOptions, redact } from "../../src/store/redis/store-url.js";
+import { clusterTarget, connectionOptions, redact } from "../../src/store/redis/store-url.js";
 
 describe("Redis store URLs (README: Running several nodes)", () => {
   it("reads redis:// and rediss:// with credentials, port and database", () => {
@@ -30,6 +30,27 @@ describe("Redis store URLs (README: Running several nodes)", () => {
   it("rediss+sentinel:// uses TLS to the sentinels and to the data nodes", () => {
     const o = connectionOptions("rediss+sentinel://h1:26379,h2:26379/m");
     assert.deepEqual({ tls: o.tls, sentinelTLS: o.sentinelTLS, enableTLSForSentinelMode: o.enableTLSForSentinelMode }, { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true });
+  });
+
+  it("reads redis+cluster:// seed nodes, without new URL(), with credentials, default port, IPv6 and TLS", () => {
+    assert.deepEqual(clusterTarget("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,[::1]"), {
+      nodes: [
+        { host: "127.0.0.1", port: 7000 },
+        { host: "127.0.0.1", port: 7001 },
+        { host: "::1", port: 6379 },
+      ],
+      options: {},
+    });
+    assert.deepEqual(clusterTarget("rediss+cluster://app:p%40ss@h1:1,h2:2/"), { nodes: [{ host: "h1", port: 1 }, { host: "h2", port: 2 }], options: { username: "app", password: "p@ss", tls: {} } });
+    assert.equal(clusterTarget("redis://h:1"), undefined, "other URLs are connectionOptions'");
+    assert.equal(clusterTarget("redis+sentinel://h:1/m"), undefined);
+  });
+
+  it("refuses a cluster URL with a path, a query or a bad node, credentials masked", () => {
+    for (const bad of ["redis+cluster://h:1/2", "redis+cluster://h:1?db=1", "redis+cluster://h:1,,h:2", "redis+cluster://h:0", "redis+cluster://", "redis+cluster://h:x"]) {
+      assert.throws(() => clusterTarget(bad), (e) => e instanceof ConfigError, bad);
+    }
+    assert.throws(() => clusterTarget("redis+cluster://u:secret@h:1/0"), (e: Error) => !e.message.includes("secret") && /redis\+cluster:\/\/\[user:pass@\]host:port/.test(e.message));
   });
 
   it("refuses malformed URLs with a ConfigError naming the form, credentials masked", () => {
