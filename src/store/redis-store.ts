@@ -128,7 +128,7 @@ export class RedisStore implements Store {
       gap: (next) => this.#lostState(`the change stream goes on at revision ${next}, after this node's ${this.#applied}`),
       failed: (detail) => this.#lost(detail),
     });
-    this.#probe = new HealthProbe(conn.probe, options.timing.redisHealthTimeoutMs, {
+    this.#probe = new HealthProbe(conn.probe, this.#k.revision, options.timing.redisHealthTimeoutMs, {
       down: (detail) => this.#lost(detail),
       up: () => void this.#recover(),
     });
