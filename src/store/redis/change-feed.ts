@@ -1,8 +1,8 @@
-import type { Redis } from "ioredis";
 import { Backoff } from "../../core/backoff.js";
 import { delay } from "../../core/delay.js";
 import type { Change } from "../../core/types.js";
 import { decodeEntry, revisionOfId } from "./codec.js";
+import type { RedisClient } from "./connection.js";
 
 /** Most stream entries taken per read. */
 const READ_BATCH = 1000;
@@ -32,14 +32,14 @@ export interface ChangeFeedEvents {
  * a gap means, it reports it.
  */
 export class ChangeFeed {
-  readonly #conn: Redis;
+  readonly #conn: RedisClient;
   readonly #key: string;
   readonly #events: ChangeFeedEvents;
   readonly #backoff = new Backoff({ initialMs: 50, maxMs: 1000 });
   readonly #stopped = new AbortController();
   #running: Promise<void> = Promise.resolve();
 
-  constructor(conn: Redis, streamKey: string, events: ChangeFeedEvents) {
+  constructor(conn: RedisClient, streamKey: string, events: ChangeFeedEvents) {
     this.#conn = conn;
     this.#key = streamKey;
     this.#events = events;
