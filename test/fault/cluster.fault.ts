@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startRedisCluster, type TestCluster } from "../helpers/redis-cluster.js";
-import { clientFor, sleep } from "../helpers/server.js";
+import { clientFor, sleep, until } from "../helpers/server.js";
 import { passed } from "./harness/checker.js";
 import { aliveMap, quiesce, verdict } from "./harness/fleet.js";
 import { spawnLoad, spawnRoster, type Child, type RosterNode } from "./harness/processes.js";
@@ -12,6 +12,8 @@ import { record, type Recorder } from "./harness/watch-recorder.js";
 const TTL = 3000;
 const INSTANCES = 200;
 const PREFIX = "ha";
+/** A key of the registry: it names the slot every script runs on. */
+const SLOT_KEY = redisKeys(PREFIX).revision;
 
 /**
  * Writes through the nodes in turn until stopped, ignoring refusals (writes
@@ -50,6 +52,16 @@ function churn(nodes: RosterNode[]): { stop(): Promise<{ outageMs: number; write
   };
 }
 
+/** When `node` logged that it rebuilt its view after a loss (store_resync), if it did after `after`. */
+function resyncAt(node: RosterNode, after: number): number | undefined {
+  for (const line of node.output().split("\n")) {
+    if (!line.includes('"event":"store_resync"')) continue;
+    const t = Number(/"time":(\d+)/.exec(line)?.[1]);
+    if (t >= after) return t;
+  }
+  return undefined;
+}
+
 describe("Faults with Redis Cluster (SEMANTICS 4.2, 7.2)", function () {
   let cluster: TestCluster | undefined;
   let nodes: RosterNode[] = [];
@@ -85,36 +97,79 @@ describe("Faults with Redis Cluster (SEMANTICS 4.2, 7.2)", function () {
     return { nodes: seen, primary: held };
   }
 
-  it("7.2 the primary of the registry's slot SIGKILLed with its replica in sync, three nodes, 200 instances, churn, 12 watchers: nodes follow the promotion, 0 gaps, 0 duplicates, 0 false expiries, no RESET, every node equal to the new primary", async () => {
-    cluster = await startRedisCluster();
-    const slotKey = redisKeys(PREFIX).revision;
-    nodes = await Promise.all(Array.from({ length: 3 }, () => spawnRoster({ store: cluster!.url, "redis-prefix": PREFIX, "min-ttl-ms": 1000 })));
-    const old = await cluster.primaryOf(slotKey);
+  /** Three nodes on the cluster URL, the fleet, 12 watchers (4 per node), churn; the truth reads the slot's primary. */
+  async function fleet(c: TestCluster): Promise<{ from: number; writes: ReturnType<typeof churn>; old: number }> {
+    nodes = await Promise.all(Array.from({ length: 3 }, () => spawnRoster({ store: c.url, "redis-prefix": PREFIX, "min-ttl-ms": 1000 })));
+    const old = await c.primaryOf(SLOT_KEY);
     truth = new RedisTruth(old, PREFIX);
     const from = Date.now();
     load = await spawnLoad({ registry: nodes.map((n) => n.url), service: "pay", count: INSTANCES, ttlMs: TTL });
     recorders = Array.from({ length: 12 }, (_, i) => record(`w${i}-node${i % 3}`, clientFor(nodes[i % 3]!.url), "pay"));
-    const writes = churn(nodes);
+    return { from, writes: churn(nodes), old };
+  }
+
+  /**
+   * The fleet for 2 s, then (with `lagMs`) the replica of the slot's primary cut off for that long while writes go on;
+   * writes held on the primary (`CLIENT PAUSE`, so the truth has everything it acknowledged), the primary SIGKILLed,
+   * the truth following the promoted replica. With a lag, the truth starts a new era, keeping the replica's history,
+   * when the first node finds the loss and reloads.
+   */
+  async function failover(row: string, lagMs: number) {
+    cluster = await startRedisCluster();
+    const c = cluster;
+    const { from, writes, old } = await fleet(c);
     await sleep(2000);
-    // Writes held from here to the kill: the truth reads everything the old primary acknowledged before it dies,
-    // and the replica has all of it (an acknowledged write the replica lacks is the lagging case, a loss).
-    await cluster.client(old).call("CLIENT", "PAUSE", "10000", "WRITE");
-    await cluster.inSync(old);
-    await truth.settle();
+    const replica = await c.replicaOf(old);
+    if (lagMs > 0) {
+      await c.inSync(old);
+      await c.detach(replica);
+      await sleep(lagMs);
+    }
+    await c.client(old).call("CLIENT", "PAUSE", "10000", "WRITE");
+    if (lagMs === 0) await c.inSync(old);
+    await truth!.settle();
+    await c.client(replica).call("READONLY"); // a replica answers reads of its slots only after READONLY (else MOVED)
+    const [primaryRev, replicaRev] = await Promise.all([c.client(old).get(SLOT_KEY), c.client(replica).get(SLOT_KEY)]);
+    const lostChanges = truth!.truth.eras[0]!.changes.filter((ch) => ch.revision > BigInt(replicaRev ?? "0")).length;
     const killedAt = Date.now();
-    await cluster.kill(old);
-    const primary = await cluster.promoted(slotKey, old);
+    await c.kill(old);
+    const primary = await c.promoted(SLOT_KEY, old);
     const promotedMs = Date.now() - killedAt;
-    await truth.follow(primary);
+    await truth!.follow(primary);
+    let reload = "";
+    if (lagMs > 0) {
+      await until("some node to find the loss and reload", () => nodes.some((nd) => resyncAt(nd, killedAt) !== undefined), 20_000);
+      truth!.lost(killedAt, BigInt(replicaRev ?? "0"));
+      reload = ` firstReloadAfterMs=${Math.min(...nodes.map((nd) => resyncAt(nd, killedAt) ?? Infinity)) - killedAt}`;
+    }
     await sleep(TTL);
     const { outageMs, writes: n } = await writes.stop();
     await quiesce(() => truth!.truth.eras.at(-1)!.changes.length, 1500);
-    await truth.settle();
-    const seen = await views(cluster, primary);
-    const report = await verdict("cluster-failover-in-sync", recorders.splice(0), () => truth!.truth, aliveMap("pay", INSTANCES, from, Date.now()), `promotedAfterMs=${promotedMs} writeOutageMs=${outageMs} writes=${n}`);
-    assert.ok(passed(report), report.notes.join("\n"));
-    assert.equal(report.resets, 0, "nothing was lost, so no watcher may be reset");
+    await truth!.settle();
+    const seen = await views(c, primary);
+    const report = await verdict(
+      row,
+      recorders.splice(0),
+      () => truth!.truth,
+      aliveMap("pay", INSTANCES, from, Date.now()),
+      `primaryRev=${primaryRev} replicaRev=${replicaRev} lostChanges=${lostChanges} promotedAfterMs=${promotedMs}${reload} writeOutageMs=${outageMs} writes=${n}`,
+    );
     assert.ok(n > 0 && outageMs > 0, "the churn must have written on both sides of the failover");
     for (const v of seen.nodes) assert.equal(v, seen.primary, "every node's view is what the new primary holds");
+    return { report, lostChanges };
+  }
+
+  it("7.2 the primary of the registry's slot SIGKILLed with its replica in sync, three nodes, 200 instances, churn, 12 watchers: nodes follow the promotion, 0 gaps, 0 duplicates, 0 false expiries, no RESET, every node equal to the new primary", async () => {
+    const { report, lostChanges } = await failover("cluster-failover-in-sync", 0);
+    assert.equal(lostChanges, 0);
+    assert.ok(passed(report), report.notes.join("\n"));
+    assert.equal(report.resets, 0, "nothing was lost, so no watcher may be reset");
+  });
+
+  it("4.2, 7.2 the primary of the registry's slot SIGKILLed while its replica lags 3 s: every watcher gets RESET, no revision reaches two watchers with different content, 0 false expiries, every node equal to the new primary", async () => {
+    const { report, lostChanges } = await failover("cluster-failover-lagging", 3000);
+    assert.ok(lostChanges > 0, "the replica must lag for the row to mean anything");
+    assert.ok(passed(report), report.notes.join("\n"));
+    assert.equal(report.resets, report.watchers, "every watcher is reset for the lost changes");
   });
 });

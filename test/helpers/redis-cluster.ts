@@ -27,6 +27,13 @@ export interface TestCluster {
   client(port: number): Redis;
   /** Waits until every replica of the primary on `port` has acknowledged its whole replication stream. */
   inSync(port: number): Promise<void>;
+  /**
+   * Cuts the replica on `port` off its primary so it lags from now on: a wrong
+   * `masterauth` and a killed link, so every reconnect fails its handshake
+   * while the cluster still counts it as the primary's replica, eligible for
+   * promotion (its data is younger than cluster-replica-validity-factor x node timeout).
+   */
+  detach(port: number): Promise<void>;
   /** SIGKILLs the node on `port` and waits for its exit. */
   kill(port: number): Promise<void>;
   /** Waits until a node other than `oldPort` owns the slot of `key` as a primary and the cluster is ok again; returns its port. */
@@ -126,6 +133,12 @@ export async function startRedisCluster(): Promise<TestCluster> {
         },
         10_000,
       );
+    },
+    detach: async (port) => {
+      const r = client(port);
+      await r.config("SET", "masterauth", "not-the-password");
+      await r.call("CLIENT", "KILL", "TYPE", "master");
+      await until("the replica's link to go down", async () => (await info(port))["master_link_status"] === "down", 5000);
     },
     kill: async (port) => {
       const p = nodes.find((n) => n.port === port)?.proc;
