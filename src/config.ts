@@ -222,7 +222,7 @@ const topHelp: Record<keyof Omit<ServerConfig, "limits" | "timing">, string> = {
   host: "address to listen on",
   port: "port for gRPC, gRPC-Web and Connect over HTTP/2 (0 picks a free port)",
   http1Port: "extra HTTP/1.1 port for Connect, gRPC-Web, /metrics and /healthz (0 disables)",
-  store: 'store: "memory" or a redis:// URL',
+  store: 'store: "memory" or a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://; see Running several nodes)',
   redisPrefix: "prefix of every Redis key",
   logLevel: "log level: fatal, error, warn, info, debug, trace or silent",
   tlsCert: "PEM certificate chain file; with --tls-key every listener speaks TLS",
@@ -342,7 +342,7 @@ function check(ok: boolean, setting: string, message: string): void {
 function validateConfig(c: ServerConfig): void {
   check(Number.isInteger(c.port) && c.port >= 0 && c.port <= 65535, "port", "must be 0..65535");
   check(Number.isInteger(c.http1Port) && c.http1Port >= -1 && c.http1Port <= 65535, "http1-port", "must be -1..65535");
-  check(c.store === "memory" || /^(redis|rediss)(\+sentinel|\+cluster)?:\/\//.test(c.store), "store", 'must be "memory" or a redis:// URL');
+  check(c.store === "memory" || /^(redis|rediss)(\+sentinel|\+cluster)?:\/\//.test(c.store), "store", 'must be "memory" or a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://)');
   check(["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(c.logLevel), "log-level", "unknown level");
   check((c.tlsCert === "") === (c.tlsKey === ""), "tls-cert", "--tls-cert and --tls-key go together");
   check(c.tlsClientCa === "" || c.tlsCert !== "", "tls-client-ca", "needs --tls-cert and --tls-key");
