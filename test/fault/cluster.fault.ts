@@ -3,6 +3,7 @@ import { startRedisCluster, type TestCluster } from "../helpers/redis-cluster.js
 import { clientFor, sleep, until } from "../helpers/server.js";
 import { passed } from "./harness/checker.js";
 import { aliveMap, quiesce, verdict } from "./harness/fleet.js";
+import { churn, resyncAt } from "./harness/failover.js";
 import { spawnLoad, spawnRoster, type Child, type RosterNode } from "./harness/processes.js";
 import { decodeRecord } from "../../src/store/redis/codec.js";
 import { redisKeys } from "../../src/store/redis/scripts.js";
@@ -14,53 +15,6 @@ const INSTANCES = 200;
 const PREFIX = "ha";
 /** A key of the registry: it names the slot every script runs on. */
 const SLOT_KEY = redisKeys(PREFIX).revision;
-
-/**
- * Writes through the nodes in turn until stopped, ignoring refusals (writes
- * fail during a failover): a Register, and a Deregister of one registered
- * earlier, so instances come and go. Measures the write outage: the longest
- * time from the first refused write of a run to the next accepted one.
- */
-function churn(nodes: RosterNode[]): { stop(): Promise<{ outageMs: number; writes: number }> } {
-  const clients = nodes.map((n) => clientFor(n.url));
-  let stopped = false;
-  let outageMs = 0;
-  let writes = 0;
-  let refusedSince: number | undefined;
-  const loop = (async () => {
-    for (let n = 0; !stopped; n++) {
-      const c = clients[n % clients.length]!;
-      const slot = n % 20;
-      try {
-        if (slot < 10) await c.register({ service: "pay", id: `churn-${slot}`, host: "10.0.0.9", port: 1 + slot }, { timeoutMs: 1000 });
-        else await c.deregister({ service: "pay", id: `churn-${slot - 10}` }, { timeoutMs: 1000 });
-        writes++;
-        if (refusedSince !== undefined) outageMs = Math.max(outageMs, Date.now() - refusedSince);
-        refusedSince = undefined;
-      } catch {
-        refusedSince ??= Date.now();
-      }
-      await sleep(20);
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return { outageMs, writes };
-    },
-  };
-}
-
-/** When `node` logged that it rebuilt its view after a loss (store_resync), if it did after `after`. */
-function resyncAt(node: RosterNode, after: number): number | undefined {
-  for (const line of node.output().split("\n")) {
-    if (!line.includes('"event":"store_resync"')) continue;
-    const t = Number(/"time":(\d+)/.exec(line)?.[1]);
-    if (t >= after) return t;
-  }
-  return undefined;
-}
 
 describe("Faults with Redis Cluster (SEMANTICS 4.2, 7.2)", function () {
   let cluster: TestCluster | undefined;

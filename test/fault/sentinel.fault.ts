@@ -3,6 +3,7 @@ import { startSentinelSet, type TestSentinelSet } from "../helpers/redis-sentine
 import { clientFor, sleep, until } from "../helpers/server.js";
 import { passed } from "./harness/checker.js";
 import { aliveMap, quiesce, verdict } from "./harness/fleet.js";
+import { churn, resyncAt } from "./harness/failover.js";
 import { spawnLoad, spawnRoster, type Child, type RosterNode } from "./harness/processes.js";
 import { redisKeys } from "../../src/store/redis/scripts.js";
 import { RedisTruth } from "./harness/redis-truth.js";
@@ -10,51 +11,6 @@ import { record, type Recorder } from "./harness/watch-recorder.js";
 
 const TTL = 3000;
 const INSTANCES = 200;
-
-/**
- * Registers and deregisters `churn-N` instances of `pay` through the nodes in
- * turn until stopped, ignoring refusals (writes fail during a failover), and
- * measures the write outage: the longest run of failed writes.
- */
-function churn(nodes: RosterNode[]): { stop(): Promise<{ outageMs: number; writes: number }> } {
-  const clients = nodes.map((n) => clientFor(n.url));
-  let stopped = false;
-  let outageMs = 0;
-  let writes = 0;
-  let failingSince: number | undefined;
-  const loop = (async () => {
-    for (let n = 0; !stopped; n++) {
-      const c = clients[n % clients.length]!;
-      try {
-        await c.register({ service: "pay", id: `churn-${n % 20}`, host: "10.0.0.9", port: 1 + (n % 20) }, { timeoutMs: 1000 });
-        if (n % 20 >= 10) await c.deregister({ service: "pay", id: `churn-${(n % 20) - 10}` }, { timeoutMs: 1000 });
-        writes++;
-        if (failingSince !== undefined) outageMs = Math.max(outageMs, Date.now() - failingSince);
-        failingSince = undefined;
-      } catch {
-        failingSince ??= Date.now();
-      }
-      await sleep(20);
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return { outageMs, writes };
-    },
-  };
-}
-
-/** When `node` logged that it rebuilt its view after a loss (store_resync), if it did after `after`. */
-function resyncAt(node: RosterNode, after: number): number | undefined {
-  for (const line of node.output().split("\n")) {
-    if (!line.includes('"event":"store_resync"')) continue;
-    const t = Number(/"time":(\d+)/.exec(line)?.[1]);
-    if (t >= after) return t;
-  }
-  return undefined;
-}
 
 describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
   let set: TestSentinelSet | undefined;

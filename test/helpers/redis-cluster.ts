@@ -1,9 +1,10 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { detachReplica, infoFields, killProcess, replicationInfo, stopAll, waitInSync } from "./redis-replication.js";
 import { freePort, until } from "./server.js";
 
 const run = promisify(execFile);
@@ -84,9 +85,9 @@ export async function startRedisCluster(): Promise<TestCluster> {
       "every node to see the cluster ok with six nodes and every replica linked",
       async () => {
         for (const n of nodes) {
-          const i = fields(await client(n.port).cluster("INFO").catch(() => ""));
+          const i = infoFields(await client(n.port).cluster("INFO").catch(() => ""));
           if (i["cluster_state"] !== "ok" || i["cluster_known_nodes"] !== "6") return false;
-          const r = fields(await client(n.port).info("replication"));
+          const r = infoFields(await client(n.port).info("replication"));
           if (r["role"] === "slave" && r["master_link_status"] !== "up") return false;
         }
         return true;
@@ -94,12 +95,12 @@ export async function startRedisCluster(): Promise<TestCluster> {
       20_000,
     );
   } catch (e) {
-    await stopAll(children, clients, dir);
+    await stopAll(children, clients.values(), dir);
     throw e;
   }
 
   const alive = () => nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
-  const info = async (port: number) => fields(await client(port).info("replication"));
+  const info = (port: number) => replicationInfo(client(port));
   const primaryOf = async (key: string): Promise<number> => {
     for (const n of alive()) {
       const c = client(n.port);
@@ -122,32 +123,9 @@ export async function startRedisCluster(): Promise<TestCluster> {
       if (p === undefined) throw new Error(`the primary on ${port} has no replica`);
       return Number(p);
     },
-    inSync: async (port) => {
-      await until(
-        "every replica to acknowledge the primary's offset",
-        async () => {
-          const i = await info(port);
-          const offset = Number(i["master_repl_offset"]);
-          const replicas = Object.entries(i).filter(([k]) => /^slave\d+$/.test(k));
-          return replicas.length > 0 && replicas.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1]) >= offset);
-        },
-        10_000,
-      );
-    },
-    detach: async (port) => {
-      const r = client(port);
-      await r.config("SET", "masterauth", "not-the-password");
-      await r.call("CLIENT", "KILL", "TYPE", "master");
-      await until("the replica's link to go down", async () => (await info(port))["master_link_status"] === "down", 5000);
-    },
-    kill: async (port) => {
-      const p = nodes.find((n) => n.port === port)?.proc;
-      if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-      const exited = new Promise((r) => p.once("exit", r));
-      p.kill("SIGCONT");
-      p.kill("SIGKILL");
-      await exited;
-    },
+    inSync: (port) => waitInSync(client(port)),
+    detach: (port) => detachReplica(client(port)),
+    kill: (port) => killProcess(nodes.find((n) => n.port === port)?.proc),
     promoted: async (key, oldPort, ms = 20_000) => {
       let port = oldPort;
       await until(
@@ -155,20 +133,15 @@ export async function startRedisCluster(): Promise<TestCluster> {
         async () => {
           port = await primaryOf(key).catch(() => oldPort);
           if (port === oldPort) return false;
-          const state = fields(await client(port).cluster("INFO").catch(() => ""))["cluster_state"];
+          const state = infoFields(await client(port).cluster("INFO").catch(() => ""))["cluster_state"];
           return state === "ok" && (await info(port).catch(() => ({}) as Record<string, string>))["role"] === "master";
         },
         ms,
       );
       return port;
     },
-    close: () => stopAll(children, clients, dir),
+    close: () => stopAll(children, clients.values(), dir),
   };
-}
-
-/** `key:value` lines (INFO, CLUSTER INFO) as a record. */
-function fields(text: string): Record<string, string> {
-  return Object.fromEntries(text.split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
 }
 
 async function ping(port: number): Promise<boolean> {
@@ -182,18 +155,4 @@ async function ping(port: number): Promise<boolean> {
   } finally {
     r.disconnect();
   }
-}
-
-async function stopAll(children: ChildProcess[], clients: Map<number, Redis>, dir: string): Promise<void> {
-  for (const c of clients.values()) c.disconnect();
-  await Promise.all(
-    children.map((p) => {
-      if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-      const exited = new Promise((r) => p.once("exit", r));
-      p.kill("SIGCONT");
-      p.kill("SIGKILL");
-      return exited;
-    }),
-  );
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { detachReplica, killProcess, replicationInfo, stopAll, waitInSync } from "./redis-replication.js";
 import { freePort, until } from "./server.js";
 
 /** The master name every test Sentinel set monitors. */
@@ -113,10 +114,7 @@ export async function startSentinelSet(): Promise<TestSentinelSet> {
     }
     throw new Error("no sentinel names a primary");
   };
-  const info = async (port: number): Promise<Record<string, string>> => {
-    const text = await client(port).info("replication");
-    return Object.fromEntries(text.split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
-  };
+  const info = (port: number) => replicationInfo(client(port));
   // The replica must be attached and every sentinel must know it before a failover can promote it.
   await until("the replica to sync", async () => (await info(dataPorts[1]!))["master_link_status"] === "up", 10_000);
   await until(
@@ -139,33 +137,9 @@ export async function startSentinelSet(): Promise<TestSentinelSet> {
     sentinels,
     primaryPort,
     client,
-    inSync: async () => {
-      const primary = await primaryPort();
-      await until(
-        "every replica to acknowledge the primary's offset",
-        async () => {
-          const i = await info(primary);
-          const offset = Number(i["master_repl_offset"]);
-          const replicas = Object.entries(i).filter(([k]) => /^slave\d+$/.test(k));
-          return replicas.length > 0 && replicas.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1]) >= offset);
-        },
-        10_000,
-      );
-    },
-    detach: async (port) => {
-      const r = client(port);
-      await r.config("SET", "masterauth", "not-the-password");
-      await r.call("CLIENT", "KILL", "TYPE", "master");
-      await until("the replica's link to go down", async () => (await info(port))["master_link_status"] === "down", 5000);
-    },
-    kill: async (port) => {
-      const p = byPort(port)?.proc;
-      if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-      const exited = new Promise((r) => p.once("exit", r));
-      p.kill("SIGCONT");
-      p.kill("SIGKILL");
-      await exited;
-    },
+    inSync: async () => waitInSync(client(await primaryPort())),
+    detach: (port) => detachReplica(client(port)),
+    kill: (port) => killProcess(byPort(port)?.proc),
     promoted: async (oldPort, ms = 20_000) => {
       let port = oldPort;
       await until(
@@ -179,18 +153,6 @@ export async function startSentinelSet(): Promise<TestSentinelSet> {
       );
       return port;
     },
-    close: async () => {
-      for (const c of clients) c.disconnect();
-      await Promise.all(
-        children.map((p) => {
-          if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-          const exited = new Promise((r) => p.once("exit", r));
-          p.kill("SIGCONT");
-          p.kill("SIGKILL");
-          return exited;
-        }),
-      );
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => stopAll(children, clients, dir),
   };
 }

@@ -1,0 +1,59 @@
+/**
+ * What the Sentinel and Cluster harnesses share: reading replication state,
+ * waiting for replicas to catch up, making one lag, and killing processes.
+ */
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import type { Redis } from "ioredis";
+import { until } from "./server.js";
+
+/** `key:value` lines (INFO, CLUSTER INFO) as a record. */
+export function infoFields(text: string): Record<string, string> {
+  return Object.fromEntries(text.split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+}
+
+/** INFO replication of a node. */
+export async function replicationInfo(r: Redis): Promise<Record<string, string>> {
+  return infoFields(await r.info("replication"));
+}
+
+/** Waits until every replica of `primary` has acknowledged its whole replication offset. */
+export async function waitInSync(primary: Redis): Promise<void> {
+  await until(
+    "every replica to acknowledge the primary's offset",
+    async () => {
+      const i = await replicationInfo(primary);
+      const offset = Number(i["master_repl_offset"]);
+      const replicas = Object.entries(i).filter(([k]) => /^slave\d+$/.test(k));
+      return replicas.length > 0 && replicas.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1]) >= offset);
+    },
+    10_000,
+  );
+}
+
+/**
+ * Cuts a replica off its primary so it lags while the primary goes on: a
+ * wrong `masterauth` makes every resync fail, yet the replica stays listed
+ * (sentinels still count it, a cluster can still promote it).
+ */
+export async function detachReplica(replica: Redis): Promise<void> {
+  await replica.config("SET", "masterauth", "not-the-password");
+  await replica.call("CLIENT", "KILL", "TYPE", "master");
+  await until("the replica's link to go down", async () => (await replicationInfo(replica))["master_link_status"] === "down", 5000);
+}
+
+/** SIGKILLs a process (continuing it first if it was stopped) and waits for it to exit. */
+export async function killProcess(p: ChildProcess | undefined): Promise<void> {
+  if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGCONT");
+  p.kill("SIGKILL");
+  await exited;
+}
+
+/** Disconnects the clients, kills every process and removes the harness's directory. */
+export async function stopAll(children: readonly ChildProcess[], clients: Iterable<Redis>, dir: string): Promise<void> {
+  for (const c of clients) c.disconnect();
+  await Promise.all(children.map(killProcess));
+  rmSync(dir, { recursive: true, force: true });
+}
