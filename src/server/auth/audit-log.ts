@@ -1,4 +1,6 @@
 import * as fs from "node:fs";
+import { Code } from "@connectrpc/connect";
+import { toConnectError } from "../../errors.js";
 
 /** One audit line: who tried what on which instance, and how it ended. */
 export interface AuditEntry {
@@ -8,6 +10,11 @@ export interface AuditEntry {
   readonly target: string;
   /** "ok", or the gRPC code name of the refusal or failure. */
   readonly outcome: string;
+}
+
+/** The audit outcome of a refusal or failure: the name of the gRPC code it reaches the client with. */
+export function outcomeOf(e: unknown): string {
+  return Code[toConnectError(e).code] ?? "Unknown";
 }
 
 /** Where audit lines go. */

@@ -1,22 +1,16 @@
-import { Code } from "@connectrpc/connect";
 import type { HeartbeatRequest } from "../../../gen/roster/v1/registry_pb.js";
 import { DEFAULT_NAMESPACE } from "../../core/types.js";
 import type { CallContext } from "../call-context.js";
 import type { RegistryHandlers } from "../registry-service.js";
-import type { AuditSink } from "./audit-log.js";
-import { permissionDenied, toConnectError, unauthenticated } from "../../errors.js";
+import { outcomeOf, type AuditSink } from "./audit-log.js";
+import { permissionDenied, unauthenticated } from "../../errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
+import { whenCredentialExpires } from "./credential-expiry.js";
 import { allows } from "./policy.js";
 import { requiredRights } from "./required-rights.js";
 import { currentScope } from "./request-scope.js";
 
-const maxTimerMs = 2 ** 31 - 1;
-
 const nsOf = (ns: string) => (ns === "" ? DEFAULT_NAMESPACE : ns);
-
-function outcomeOf(e: unknown): string {
-  return Code[toConnectError(e).code] ?? "Unknown";
-}
 
 /**
  * Wraps the RegistryService handlers so that every call, on every front end,
@@ -54,23 +48,13 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
 
   /** The call with a signal that also aborts, with UNAUTHENTICATED, when the principal's credential expires. */
   function expiring(call: CallContext, p: Principal): { call: CallContext; dispose: () => void } {
-    const at = p.expiresAt;
-    if (at === undefined) return { call, dispose: () => {} };
+    if (p.expiresAt === undefined) return { call, dispose: () => {} };
     const expiry = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      const left = at - clock();
-      if (left > 0) {
-        // setTimeout fires at once beyond 2^31-1 ms (about 24 days); a far expiry is reached in steps.
-        timer = setTimeout(arm, Math.min(left, maxTimerMs));
-        return;
-      }
-      const reason = unauthenticated(`the credential of ${p.name} expired`);
+    const dispose = whenCredentialExpires(p, clock, (reason) => {
       expiry.abort(reason);
       call.end(reason);
-    };
-    arm();
-    return { call: { ...call, signal: AbortSignal.any([call.signal, expiry.signal]) }, dispose: () => clearTimeout(timer) };
+    });
+    return { call: { ...call, signal: AbortSignal.any([call.signal, expiry.signal]) }, dispose };
   }
 
   async function audited<T>(p: Principal, method: string, target: string, run: () => Promise<T>): Promise<T> {
