@@ -109,7 +109,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registerRegistryService(router, handlers);
       registerHealthService(router, nodeHealth);
       registerReflectionService(router, () => connect.descriptors);
-      xds = registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, auth: config.auth });
+      xds = registerAdsService(router, { store, timing: config.timing, log, registry: metrics.registry, signal: shutdown.signal, gate: security.readGate });
     },
     shutdownSignal: shutdown.signal,
     readMaxBytes: config.limits.maxMessageBytes,

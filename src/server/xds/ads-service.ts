@@ -2,11 +2,15 @@ import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import type { Registry } from "prom-client";
 import { AggregatedDiscoveryService } from "../../../gen/envoy/service/discovery/v3/ads_pb.js";
 import type { DiscoveryRequest, DiscoveryResponse } from "../../../gen/envoy/service/discovery/v3/discovery_pb.js";
-import type { ServerConfig, Timing } from "../../config.js";
-import { RosterError, toConnectError } from "../../errors.js";
+import type { Timing } from "../../config.js";
+import { DEFAULT_NAMESPACE } from "../../core/types.js";
+import { toConnectError } from "../../errors.js";
 import type { Store } from "../../store/store.js";
+import type { ReadGate, ReadGrant } from "../auth/read-gate.js";
+import { endCallKey } from "../call-context.js";
 import type { Logger } from "../logger.js";
-import { AdsStream } from "./ads-stream.js";
+import { AdsStream, NAMESPACE_METADATA_KEY } from "./ads-stream.js";
+import { isResourceType, parseResourceName } from "./resources.js";
 import { XdsHub } from "./xds-hub.js";
 import { xdsMetrics, type XdsMetrics } from "./xds-metrics.js";
 
@@ -19,8 +23,8 @@ export interface AdsDeps {
   readonly registry: Registry;
   /** Aborts when the node shuts down: the hub then stops following the store. */
   readonly signal: AbortSignal;
-  /** The node's --auth. ADS does not check rights yet, so with auth on it refuses every stream rather than serve what auth would deny. */
-  readonly auth: ServerConfig["auth"];
+  /** Admits each stream and says which services its principal may read (`NodeSecurity.readGate`; `openReadGate` with auth off). */
+  readonly gate: ReadGate;
 }
 
 /**
@@ -28,25 +32,59 @@ export interface AdsDeps {
  * (StreamAggregatedResources, state of the world) on a Connect router, so any
  * gRPC client with xDS support (or Envoy) discovers Roster's services on the
  * main port. Delta xDS is not served (UNIMPLEMENTED): clients fall back to,
- * or default to, state of the world.
+ * or default to, state of the world. With auth on, a stream is authenticated
+ * like every RegistryService call (UNAUTHENTICATED without valid
+ * credentials), sees only the services its principal may Resolve and Watch,
+ * and ends with UNAUTHENTICATED when its credential expires.
  *
  * @example
- * connectNodeAdapter({ routes: (router) => registerAdsService(router, { store, timing, log, registry, signal }) });
+ * connectNodeAdapter({ routes: (router) => registerAdsService(router, { store, timing, log, registry, signal, gate: openReadGate }) });
  */
 export function registerAdsService(router: ConnectRouter, deps: AdsDeps): XdsHub {
   const hub = new XdsHub(deps.store, deps.timing);
   deps.signal.addEventListener("abort", () => hub.close(), { once: true });
   const metrics = xdsMetrics(deps.registry);
   router.service(AggregatedDiscoveryService, {
-    streamAggregatedResources: (requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext) => {
-      if (deps.auth !== "off") throw toConnectError(new RosterError("unimplemented", "xDS is not served while --auth is on: ADS does not check rights yet"));
-      return adsCall(hub, requests, ctx.signal, deps.log, metrics);
-    },
+    streamAggregatedResources: (requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext) => adsCall(hub, deps.gate, requests, ctx, deps.log, metrics),
   });
   return hub;
 }
 
-async function* adsCall(hub: XdsHub, requests: AsyncIterable<DiscoveryRequest>, signal: AbortSignal, log: Logger, metrics: XdsMetrics): AsyncGenerator<DiscoveryResponse> {
+/**
+ * Drops from a request the names of services the grant may not read, so the
+ * stream answers them exactly as it answers a service that does not exist
+ * (absent from Listener and Cluster responses, never sent as a route or load
+ * assignment): a refusal does not tell the client whether the service
+ * exists. Names are mapped to services as the stream maps them, with the
+ * namespace the client's node metadata last named.
+ */
+function readableOnly(grant: ReadGrant): (req: DiscoveryRequest) => DiscoveryRequest {
+  let namespace = DEFAULT_NAMESPACE;
+  return (req) => {
+    const ns = req.node?.metadata?.[NAMESPACE_METADATA_KEY];
+    if (typeof ns === "string" && ns !== "") namespace = ns;
+    const type = req.typeUrl;
+    if (!isResourceType(type)) return req;
+    const names = req.resourceNames.filter((n) => {
+      const ref = parseResourceName(n, type, namespace);
+      return ref === undefined || grant.mayRead(ref.namespace, ref.service);
+    });
+    return names.length === req.resourceNames.length ? req : { ...req, resourceNames: names };
+  };
+}
+
+async function* adsCall(hub: XdsHub, gate: ReadGate, requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext, log: Logger, metrics: XdsMetrics): AsyncGenerator<DiscoveryResponse> {
+  let grant: ReadGrant;
+  try {
+    grant = await gate("streamAggregatedResources");
+  } catch (e) {
+    throw toConnectError(e);
+  }
+  // A credential that expires ends the stream as it ends a Watch: UNAUTHENTICATED, and a reset if the client is not reading.
+  const signal = AbortSignal.any([ctx.signal, grant.expired]);
+  const endCall = (): void => ctx.values.get(endCallKey)(grant.expired.reason);
+  grant.expired.addEventListener("abort", endCall, { once: true });
+  const readable = readableOnly(grant);
   const queue: DiscoveryResponse[] = [];
   let wake: (() => void) | undefined;
   const poke = () => {
@@ -60,7 +98,7 @@ async function* adsCall(hub: XdsHub, requests: AsyncIterable<DiscoveryRequest>, 
   // Requests are read on their own so pushes flow while the client says nothing, and handled one at a time, in order.
   void (async () => {
     try {
-      for await (const r of requests) await stream.request(r);
+      for await (const r of requests) await stream.request(readable(r));
     } catch (e) {
       failure = e;
     } finally {
@@ -73,7 +111,7 @@ async function* adsCall(hub: XdsHub, requests: AsyncIterable<DiscoveryRequest>, 
   try {
     for (;;) {
       while (queue.length > 0) yield queue.shift()!;
-      signal.throwIfAborted();
+      if (signal.aborted) throw toConnectError(signal.reason);
       if (ended) {
         if (failure !== undefined) throw toConnectError(failure);
         return;
@@ -82,6 +120,8 @@ async function* adsCall(hub: XdsHub, requests: AsyncIterable<DiscoveryRequest>, 
     }
   } finally {
     signal.removeEventListener("abort", poke);
+    grant.expired.removeEventListener("abort", endCall);
+    grant.close();
     stream.close();
     metrics.clientDisconnected();
   }
