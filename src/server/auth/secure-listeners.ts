@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import * as https from "node:https";
 import type * as tls from "node:tls";
 import type { ServerConfig } from "../../config.js";
+import { Http1Connections } from "./http1-connections.js";
 import { readSettingFile } from "./read-setting-file.js";
 import { watchFiles } from "./watch-files.js";
 
@@ -74,8 +75,19 @@ export function secureListeners(config: ServerConfig, onReloadError: (e: unknown
   return {
     tls: true,
     scheme: "https",
-    main: (settings, onRequest) =>
-      track(http2.createSecureServer({ ...secureOptions(config), settings, allowHTTP1: true }, onRequest)),
+    main: (settings, onRequest) => {
+      const http1 = new Http1Connections();
+      const server = track(http2.createSecureServer({ ...secureOptions(config), settings, allowHTTP1: true }, http1.wrap(onRequest)));
+      server.on("secureConnection", (socket: tls.TLSSocket) => http1.add(socket));
+      // The node closes its main listener with close() (server.ts); that is when its HTTP/1.1 connections must go too.
+      const close = server.close.bind(server);
+      server.close = (callback?: (err?: Error) => void) => {
+        close(callback);
+        http1.closeAll(config.timing.shutdownGraceMs);
+        return server;
+      };
+      return server;
+    },
     http1: (onRequest) => track(https.createServer(secureOptions(config), onRequest)),
     close: stop,
   };
