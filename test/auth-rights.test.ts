@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -12,17 +12,11 @@ import { RegistryClient } from "../src/sdk/registry-client.js";
 import { requiredRights, type Right } from "../src/server/auth/required-rights.js";
 import type { RegistryHandlers } from "../src/server/registry-service.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
+import { authNodeFiles, targets, type Target } from "./helpers/tls-auth-node.js";
 import { makeCa, removeCa, type TestCa } from "./helpers/tls-certs.js";
 
 type Outcome = "allowed" | "PERMISSION_DENIED" | "UNAUTHENTICATED";
-type Target = "own service" | "other service" | "other namespace";
 type RoleName = "workload(shop,cart)" | "reader(shop)" | "admin(shop)" | "no credentials";
-
-const targets: Record<Target, { namespace: string; service: string }> = {
-  "own service": { namespace: "shop", service: "cart" },
-  "other service": { namespace: "shop", service: "billing" },
-  "other namespace": { namespace: "bank", service: "cart" },
-};
 
 // What the issue says each role may do, written out independently of src/server/auth/policy.ts.
 const expected: Record<RoleName, Record<Right, Record<Target, Outcome>>> = (() => {
@@ -92,18 +86,14 @@ describe("Rights (issue 13)", function () {
   let ca: TestCa;
   let dir: string;
   let t: TestServer;
-  let jwtKey: ReturnType<typeof generateKeyPairSync>["privateKey"];
+  let jwtKey: KeyObject;
   let auditFile: string;
   before(async () => {
     ca = makeCa();
     dir = ca.dir;
-    const server = ca.issue("server", "roster", "IP:127.0.0.1");
-    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    jwtKey = pair.privateKey;
-    fs.writeFileSync(path.join(dir, "jwt.pub"), pair.publicKey.export({ type: "spki", format: "pem" }));
-    fs.writeFileSync(
-      path.join(dir, "policy.json"),
-      JSON.stringify({
+    const files = authNodeFiles(
+      ca,
+      {
         principals: {
           cart: [{ role: "workload", namespace: "shop", service: "cart" }],
           reader: [{ role: "reader", namespace: "shop" }],
@@ -111,32 +101,18 @@ describe("Rights (issue 13)", function () {
           "jwt-reader": [{ role: "reader", namespace: "shop" }],
         },
         subjects: { "CN=dashboard": "reader" },
-      }),
+      },
+      [
+        { token: "tok-cart", principal: "cart" },
+        { token: "tok-reader", principal: "reader" },
+        { token: "tok-admin", principal: "admin" },
+        { token: "tok-old", principal: "admin", expiresAt: "2020-01-01T00:00:00Z" },
+        { token: "tok-far", principal: "reader", expiresAt: "2099-01-01T00:00:00Z" },
+      ],
     );
-    fs.writeFileSync(
-      path.join(dir, "tokens.json"),
-      JSON.stringify({
-        tokens: [
-          { sha256: tokenHash("tok-cart"), principal: "cart" },
-          { sha256: tokenHash("tok-reader"), principal: "reader" },
-          { sha256: tokenHash("tok-admin"), principal: "admin" },
-          { sha256: tokenHash("tok-old"), principal: "admin", expiresAt: "2020-01-01T00:00:00Z" },
-          { sha256: tokenHash("tok-far"), principal: "reader", expiresAt: "2099-01-01T00:00:00Z" },
-        ],
-      }),
-    );
-    auditFile = path.join(dir, "audit.log");
-    t = await startTestServer({
-      tlsCert: server.certFile,
-      tlsKey: server.keyFile,
-      tlsClientCa: ca.certFile,
-      auth: "both",
-      policyFile: path.join(dir, "policy.json"),
-      tokenFile: path.join(dir, "tokens.json"),
-      jwtPublicKey: path.join(dir, "jwt.pub"),
-      auditLog: auditFile,
-      timing: { credentialReloadIntervalMs: 50 },
-    });
+    jwtKey = files.jwtKey;
+    auditFile = files.auditFile;
+    t = await startTestServer({ ...files.overrides, timing: { credentialReloadIntervalMs: 50 } });
   });
   after(async () => {
     await t.close();

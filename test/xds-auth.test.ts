@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -10,20 +9,13 @@ import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
 import type { DiscoveryResponse } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { InstanceStatus, RegistryService } from "../gen/roster/v1/registry_pb.js";
-import { tokenHash } from "../src/server/auth/authenticator.js";
 import { TypeUrl } from "../src/server/xds/resources.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
+import { authNodeFiles, targets, type Target } from "./helpers/tls-auth-node.js";
 import { makeCa, removeCa, type CertFiles, type TestCa } from "./helpers/tls-certs.js";
 import { assignments, endpointAddresses, rawAdsClient, type RawAdsClient } from "./helpers/xds-raw-client.js";
 
-type Target = "own service" | "other service" | "other namespace";
 type RoleName = "workload(shop,cart) by token" | "workload(shop,cart) by SPIFFE certificate" | "reader(shop)" | "admin(shop)";
-
-const targets: Record<Target, { namespace: string; service: string }> = {
-  "own service": { namespace: "shop", service: "cart" },
-  "other service": { namespace: "shop", service: "billing" },
-  "other namespace": { namespace: "bank", service: "cart" },
-};
 
 // ADS needs the right Resolve and Watch need; written out independently of src/server/auth/policy.ts.
 const sees: Record<RoleName, Record<Target, boolean>> = {
@@ -40,7 +32,7 @@ describe("xDS with --auth on (issue 13: rights for ADS)", function () {
   let ca: TestCa;
   let t: TestServer;
   let spiffe: CertFiles;
-  let jwtKey: ReturnType<typeof generateKeyPairSync>["privateKey"];
+  let jwtKey: KeyObject;
   let auditFile: string;
   const clients: RawAdsClient[] = [];
 
@@ -63,15 +55,10 @@ describe("xDS with --auth on (issue 13: rights for ADS)", function () {
 
   before(async () => {
     ca = makeCa();
-    const dir = ca.dir;
-    const server = ca.issue("server", "roster", "IP:127.0.0.1");
     spiffe = ca.issue("cart", "cart", "URI:spiffe://acme/ns/shop/svc/cart");
-    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    jwtKey = pair.privateKey;
-    fs.writeFileSync(path.join(dir, "jwt.pub"), pair.publicKey.export({ type: "spki", format: "pem" }));
-    fs.writeFileSync(
-      path.join(dir, "policy.json"),
-      JSON.stringify({
+    const files = authNodeFiles(
+      ca,
+      {
         principals: {
           cart: [{ role: "workload", namespace: "shop", service: "cart" }],
           reader: [{ role: "reader", namespace: "shop" }],
@@ -79,26 +66,12 @@ describe("xDS with --auth on (issue 13: rights for ADS)", function () {
           root: [{ role: "admin", namespace: "*" }],
           "jwt-reader": [{ role: "reader", namespace: "shop" }],
         },
-      }),
+      },
+      ["cart", "reader", "admin", "root"].map((p) => ({ token: `tok-${p}`, principal: p })),
     );
-    fs.writeFileSync(
-      path.join(dir, "tokens.json"),
-      JSON.stringify({
-        tokens: ["cart", "reader", "admin", "root"].map((p) => ({ sha256: tokenHash(`tok-${p}`), principal: p })),
-      }),
-    );
-    auditFile = path.join(dir, "audit.log");
-    t = await startTestServer({
-      tlsCert: server.certFile,
-      tlsKey: server.keyFile,
-      tlsClientCa: ca.certFile,
-      auth: "both",
-      policyFile: path.join(dir, "policy.json"),
-      tokenFile: path.join(dir, "tokens.json"),
-      jwtPublicKey: path.join(dir, "jwt.pub"),
-      auditLog: auditFile,
-      timing: { xdsPushDelayMs: 20, xdsStartupHoldMs: 0 },
-    });
+    jwtKey = files.jwtKey;
+    auditFile = files.auditFile;
+    t = await startTestServer({ ...files.overrides, timing: { xdsPushDelayMs: 20, xdsStartupHoldMs: 0 } });
     const root = createClient(RegistryService, createGrpcTransport({ baseUrl: t.url, nodeOptions: { ca: ca.cert }, interceptors: bearer("tok-root") }));
     let port = 9500;
     for (const { namespace, service } of Object.values(targets)) await root.register({ namespace, service, id: "i-1", host: "127.0.0.1", port: port++, status: InstanceStatus.HEALTHY });
