@@ -73,6 +73,7 @@ export function addClientCommands(program: Command, io: CliIo): void {
     .description("print a GRPC_XDS_BOOTSTRAP JSON that makes xds:///SERVICE resolve through these registry nodes")
     .option("--service-zone <zone>", "the client's zone: its instances are preferred, other zones are the fallback")
     .option("--node-id <id>", "the node id the client reports (default: host name and process id)")
+    .option("--token-file <file>", "file holding the JWT the client sends to the registry (gRFC A97 call_creds; default: $ROSTER_XDS_TOKEN_FILE)")
     .action(async (_opts, cmd: Command) => (await import("./xds-bootstrap-action.js")).xdsBootstrapAction(io, clientOptions<XdsBootstrapOptions>(cmd)));
 
   program
