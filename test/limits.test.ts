@@ -113,5 +113,6 @@ describe("GetStatus: the limits in force", () => {
     assert.match(stdout, /max-message-bytes:\s+123456\n/);
     assert.match(stdout, /max-watch-queue:\s+77\n/);
     assert.match(stdout, /ttl:\s+2s to 1m00s\n/);
+    assert.match(stdout, /xds:\s+0 clients, 0 services, 0 pushes, 0 NACKs/, "and the node's xDS server");
   });
 });

@@ -223,6 +223,25 @@ describe("xDS: StreamAggregatedResources (state of the world)", function () {
     assert.match(text, /roster_xds_pushes_total\{type="cds"\} [1-9]/);
     assert.match(text, /roster_xds_nacks_total\{type="cds"\} [1-9]/);
   });
+
+  it("GetStatus reports the node's xDS clients, followed services, pushes, NACKs and hold", async () => {
+    const before = (await t.client.getStatus({})).xds!;
+    await register("counted", "a");
+    const c = open();
+    c.send({ typeUrl: CDS, resourceNames: ["default/counted"] });
+    const r = await c.next();
+    c.send({ typeUrl: CDS, resourceNames: ["default/counted"], versionInfo: "0", responseNonce: r.nonce, errorDetail: { code: 3, message: "no" } });
+    await c.quiet(100);
+    const now = (await t.client.getStatus({})).xds!;
+    assert.equal(now.clients, before.clients + 1);
+    assert.ok(now.services >= 1);
+    assert.equal(now.pushes, before.pushes + 1n);
+    assert.equal(now.nacks, before.nacks + 1n);
+    assert.equal(now.holding, false, "no start-up hold on this node (xds-startup-hold-ms 0)");
+    c.close();
+    await c.quiet(100);
+    assert.equal((await t.client.getStatus({})).xds!.clients, before.clients);
+  });
 });
 
 async function scrape(t: TestServer): Promise<string> {

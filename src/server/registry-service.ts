@@ -24,6 +24,7 @@ import {
   type ResolveResponse,
   type WatchRequest,
   type WatchResponse,
+  type XdsStatus,
 } from "../../gen/roster/v1/registry_pb.js";
 import type { Limits, Timing } from "../config.js";
 import { RosterError, invalidArgument, toConnectError } from "../errors.js";
@@ -52,6 +53,8 @@ export interface RegistryServiceDeps {
   readonly startedAt: number;
   /** Counts heartbeats for metrics. */
   readonly onBeat?: () => void;
+  /** The node's xDS server, for GetStatus; undefined until it is mounted. */
+  readonly xdsStatus?: () => XdsStatus | undefined;
 }
 
 const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> = {
@@ -174,6 +177,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
         stale: s.stale,
         startedAt: timestampFromMs(deps.startedAt),
         limits: limitsProto,
+        xds: deps.xdsStatus?.(),
       });
     },
   };

@@ -21,8 +21,7 @@ import { registerRegistryService, registryHandlers } from "./registry-service.js
 import { keepSessionAlive } from "./session-keepalive.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import { WatchHub } from "./watch-hub.js";
-import { registerAdsService } from "./xds/ads-service.js";
-import type { XdsHub } from "./xds/xds-hub.js";
+import { registerAdsService, type AdsService } from "./xds/ads-service.js";
 import { version } from "../version.js";
 import { formatHostPort } from "../core/host-port.js";
 import { nodeSecurity } from "./auth/node-security.js";
@@ -66,7 +65,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // Before the store, so a bad certificate or policy file stops the start with nothing left open.
   const security = nodeSecurity(config, log);
   let hub: WatchHub | undefined;
-  let xds: XdsHub | undefined;
+  let xds: AdsService | undefined;
   let health: NodeHealth | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
@@ -101,6 +100,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     version,
     startedAt,
     onBeat: () => metrics.beat(),
+    xdsStatus: () => xds?.status(),
   }));
   const nodeHealth = (health = new NodeHealth({ stale: () => store.status().stale, services: () => connect.services }));
   const connect = connectHandler({

@@ -1,7 +1,9 @@
+import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import type { Registry } from "prom-client";
 import { AggregatedDiscoveryService } from "../../../gen/envoy/service/discovery/v3/ads_pb.js";
 import type { DiscoveryRequest, DiscoveryResponse } from "../../../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { XdsStatusSchema, type XdsStatus } from "../../../gen/roster/v1/registry_pb.js";
 import type { Timing } from "../../config.js";
 import { DEFAULT_NAMESPACE } from "../../core/types.js";
 import { toConnectError } from "../../errors.js";
@@ -40,14 +42,28 @@ export interface AdsDeps {
  * @example
  * connectNodeAdapter({ routes: (router) => registerAdsService(router, { store, timing, log, registry, signal, gate: openReadGate }) });
  */
-export function registerAdsService(router: ConnectRouter, deps: AdsDeps): XdsHub {
+export function registerAdsService(router: ConnectRouter, deps: AdsDeps): AdsService {
   const hub = new XdsHub(deps.store, deps.timing);
   deps.signal.addEventListener("abort", () => hub.close(), { once: true });
   const metrics = xdsMetrics(deps.registry);
   router.service(AggregatedDiscoveryService, {
     streamAggregatedResources: (requests: AsyncIterable<DiscoveryRequest>, ctx: HandlerContext) => adsCall(hub, deps.gate, requests, ctx, deps.log, metrics),
   });
-  return hub;
+  return {
+    resync: () => hub.resync(),
+    status: () => {
+      const { clients, pushes, nacks } = metrics.totals();
+      return create(XdsStatusSchema, { clients, services: hub.services, pushes: BigInt(pushes), nacks: BigInt(nacks), holding: hub.holding() });
+    },
+  };
+}
+
+/** The node's handle on its xDS server. */
+export interface AdsService {
+  /** The store reloaded lost state: re-read every followed service and hold back empty sets again (XdsHub.resync). */
+  resync(): void;
+  /** What the xDS server is doing, for GetStatus. */
+  status(): XdsStatus;
 }
 
 /**
