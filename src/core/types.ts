@@ -137,9 +137,13 @@ export function statusName(status: InstanceStatus): StatusName {
   }
 }
 
-/** The map key of an instance: unique across namespaces and services. */
+/**
+ * The map key of an instance: unique across namespaces and services. Built
+ * with `join`, which makes one flat string: a template literal would keep a
+ * chain of V8 cons-string nodes (about 100 bytes) alive per instance.
+ */
 export function instanceKeyString(k: InstanceKey): string {
-  return `${k.namespace}/${k.service}/${k.id}`;
+  return [k.namespace, k.service, k.id].join("/");
 }
 
 /** The map key of a service within the registry. */

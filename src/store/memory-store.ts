@@ -15,6 +15,7 @@ import {
   type Snapshot,
   type StatusName,
 } from "../core/types.js";
+import { instanceRecord, recordWith } from "../core/record.js";
 import { alignHealth, effectiveStatus, sameChecks, sameHealth, withCheckState } from "../core/health.js";
 import { ExpiryGuard, renewedUntil } from "./expiry-guard.js";
 import { History } from "./history.js";
@@ -119,7 +120,7 @@ export class MemoryStore implements Store {
       const revision = this.#revision + 1n;
       const health = alignHealth(spec.checks, noHealth, now);
       const status = effectiveStatus(spec.status, health);
-      const record: InstanceRecord = { ...spec, status, reportedStatus: spec.status, health, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 };
+      const record = instanceRecord(spec, { status, reportedStatus: spec.status, health, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 });
       const entry: Entry = { record, deadline: Infinity, queuedAt: undefined };
       this.#entries.set(key, entry);
       this.#serviceMap(spec.namespace, spec.service, true).set(key, entry);
@@ -130,14 +131,23 @@ export class MemoryStore implements Store {
     const prev = existing.record;
     if (sameSpec(prev, spec)) {
       this.#setLease(existing, key, spec.ttlMs);
-      existing.record = { ...prev, lastHeartbeatAt: now };
+      existing.record = recordWith(prev, { lastHeartbeatAt: now });
       return { instance: existing.record, created: false, revision: this.#revision };
     }
     this.#countChecks(spec.checks.length - prev.checks.length);
     this.#setLease(existing, key, spec.ttlMs);
     const revision = this.#revision + 1n;
     const health = alignHealth(spec.checks, prev.health, now);
-    existing.record = { ...prev, ...spec, status: effectiveStatus(spec.status, health), reportedStatus: spec.status, health, modRevision: revision, lastHeartbeatAt: now };
+    existing.record = instanceRecord(spec, {
+      status: effectiveStatus(spec.status, health),
+      reportedStatus: spec.status,
+      health,
+      createRevision: prev.createRevision,
+      modRevision: revision,
+      registeredAt: prev.registeredAt,
+      lastHeartbeatAt: now,
+      load: prev.load,
+    });
     this.#commit({ kind: "put", revision, instance: existing.record, prev });
     return { instance: existing.record, created: false, revision };
   }
@@ -161,12 +171,12 @@ export class MemoryStore implements Store {
     const at = Math.floor(this.#clock.wallMs());
     if (beat.status !== undefined && beat.status !== prev.reportedStatus) {
       const revision = this.#revision + 1n;
-      entry.record = { ...prev, status: effectiveStatus(beat.status, prev.health), reportedStatus: beat.status, load, lastHeartbeatAt: at, modRevision: revision };
+      entry.record = recordWith(prev, { status: effectiveStatus(beat.status, prev.health), reportedStatus: beat.status, load, lastHeartbeatAt: at, modRevision: revision });
       this.#commit({ kind: "put", revision, instance: entry.record, prev });
       return;
     }
     // Load and beat time change on every beat; they are not changes (no revision, no event).
-    entry.record = { ...prev, load, lastHeartbeatAt: at };
+    entry.record = recordWith(prev, { load, lastHeartbeatAt: at });
   }
 
   async get(key: InstanceKey): Promise<InstanceRecord | undefined> {
@@ -216,7 +226,7 @@ export class MemoryStore implements Store {
     if (health === undefined) return "gone";
     if (sameHealth(health, prev.health)) return "unchanged";
     const revision = this.#revision + 1n;
-    entry.record = { ...prev, status: effectiveStatus(prev.reportedStatus, health), health, modRevision: revision };
+    entry.record = recordWith(prev, { status: effectiveStatus(prev.reportedStatus, health), health, modRevision: revision });
     this.#commit({ kind: "put", revision, instance: entry.record, prev });
     return "committed";
   }
