@@ -96,6 +96,14 @@ export interface Timing {
   readonly xdsPushDelayMs: number;
   /** How long after a node starts an empty xDS endpoint set is withheld (the fleet is still re-registering), in milliseconds. */
   readonly xdsStartupHoldMs: number;
+  /**
+   * How long one renewal keeps a node in the Redis check membership, in
+   * milliseconds: a node that dies or pauses loses its checks to the others
+   * this long (plus one renewal and one check interval) after it last renewed.
+   */
+  readonly checkMemberLeaseMs: number;
+  /** How often a node renews its check membership in Redis, in milliseconds; well under the lease, so a slow renewal does not drop a live node. */
+  readonly checkMemberRenewMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -179,6 +187,8 @@ export const defaultTiming: Timing = {
   xdsPushDelayMs: 20,
   // One default heartbeat interval and then some: instances of a restarted memory node re-register within one beat (SEMANTICS 7.1).
   xdsStartupHoldMs: 15_000,
+  checkMemberLeaseMs: 3_000,
+  checkMemberRenewMs: 1_000,
 };
 
 /** The whole default configuration. */
@@ -279,6 +289,8 @@ const timingHelp: Record<keyof Timing, string> = {
   credentialReloadIntervalMs: "how often TLS, token and policy files are checked for changes (ms)",
   xdsPushDelayMs: "time xDS waits to gather a burst of changes into one push per client (ms)",
   xdsStartupHoldMs: "time after start, or after the store reloaded lost state, during which an empty xDS endpoint set is withheld (ms)",
+  checkMemberLeaseMs: "how long one renewal keeps a node in the Redis check membership; its checks move once it lapses (ms)",
+  checkMemberRenewMs: "how often a node renews its Redis check membership (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -365,6 +377,8 @@ function validateConfig(c: ServerConfig): void {
   }
   check(Number.isInteger(t.xdsPushDelayMs) && t.xdsPushDelayMs >= 0, "xds-push-delay-ms", "must be a whole number");
   check(Number.isInteger(t.xdsStartupHoldMs) && t.xdsStartupHoldMs >= 0, "xds-startup-hold-ms", "must be a whole number");
+  check(Number.isInteger(t.checkMemberRenewMs) && t.checkMemberRenewMs >= 1, "check-member-renew-ms", "must be a whole number of at least 1");
+  check(Number.isInteger(t.checkMemberLeaseMs) && t.checkMemberLeaseMs >= 2 * t.checkMemberRenewMs, "check-member-lease-ms", "must be a whole number of at least twice check-member-renew-ms");
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");
   check(t.expiryProtectionThreshold > 0 && t.expiryProtectionThreshold <= 1, "expiry-protection-threshold", "must be in (0, 1]");
   check(Number.isInteger(t.expiryProtectionMinLeases) && t.expiryProtectionMinLeases >= 0, "expiry-protection-min-leases", "must be a whole number");

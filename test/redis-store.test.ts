@@ -5,7 +5,7 @@ import { InstanceStatus, type Change } from "../src/core/types.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { describeStoreContract, describeStoreFaultContract, spec } from "../src/store/contract/index.js";
+import { describeChecksContract, describeStoreContract, describeStoreFaultContract, spec } from "../src/store/contract/index.js";
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -22,6 +22,7 @@ describe("RedisStore", () => {
   // A fresh prefix per store gives each contract test an empty registry without flushing the server.
   describeStoreContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
   describeStoreFaultContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
+  describeChecksContract("redis", (options) => RedisStore.connect(redis.url, { ...options, prefix: `contract-${++prefixes}` }));
   describeNodes();
 });
 

@@ -1,19 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { RedisOptions } from "ioredis";
 import { ConfigError } from "../config.js";
-import { RosterError, limitReached, notFound, unavailable } from "../errors.js";
-import { instanceKeyString, type Beat, type Change, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
+import { limitReached, notFound, unavailable } from "../errors.js";
+import { instanceKeyString, type Beat, type Change, type CheckState, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
 import { ExpiryGuard } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
 import { ChangeFeed } from "./redis/change-feed.js";
-import { decodeEntry, decodeRecord, encodeSpec, revisionOfId } from "./redis/codec.js";
+import { sameHealth, withCheckState } from "../core/health.js";
+import { decodeEntry, decodeRecord, declaredChecks, encodeHealth, encodeSpec, revisionOfId } from "./redis/codec.js";
 import { closeConnections, openConnections, type RedisConnections } from "./redis/connection.js";
 import { redact } from "./redis/store-url.js";
 import { HealthProbe } from "./redis/health-probe.js";
+import { memberId, RedisMembers } from "./redis/members.js";
 import { RedisMirror } from "./redis/mirror.js";
 import { defineScripts, isLostState, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
-import type { ChangeListener, CheckCommit, CheckMembers, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
+import type { ChangeListener, CheckCommit, CheckFence, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 /** Options of a RedisStore: those of every store, the key prefix, and optionally ioredis settings. */
 export interface RedisStoreOptions extends StoreOptions {
@@ -21,6 +23,8 @@ export interface RedisStoreOptions extends StoreOptions {
   readonly prefix: string;
   /** Extra ioredis options, merged over the store's own (tests, TLS, credentials). */
   readonly redis?: RedisOptions;
+  /** Told when this node found itself dropped from the check membership and joined again, with a sentence for the log. */
+  readonly onMembership?: (detail: string) => void;
 }
 
 /**
@@ -100,8 +104,10 @@ export class RedisStore implements Store {
   #protecting = false;
   /** Judges the cluster-wide renewal counts on Redis's clock; made at the first sample, on that clock. */
   #guard: ExpiryGuard | undefined;
-  /** Names this node's hold on expiry in Redis. */
-  readonly #node = randomUUID();
+  /** Names this node in Redis: its hold on expiry, and its place in the check membership. */
+  readonly #node = memberId();
+  /** The nodes that share the active health checks, this one included while its lease holds. */
+  readonly members: RedisMembers;
   /** When (local monotonic ms) this node last sampled the renewal counts. */
   #sampledAt = performance.now();
   #sweeping: Promise<void> | undefined;
@@ -131,6 +137,19 @@ export class RedisStore implements Store {
     this.#probe = new HealthProbe(conn.probe, this.#k.revision, options.timing.redisHealthTimeoutMs, {
       down: (detail) => this.#lost(detail),
       up: () => void this.#recover(),
+    });
+    this.members = new RedisMembers({
+      self: this.#node,
+      leaseMs: options.timing.checkMemberLeaseMs,
+      renewMs: options.timing.checkMemberRenewMs,
+      renew: async () => {
+        const [epoch, joined, ...nodes] = (await this.#run("rosterMembers", [this.#node, options.timing.checkMemberLeaseMs])) as [string, number, ...string[]];
+        return { epoch: BigInt(epoch), joined: Number(joined) === 1, nodes };
+      },
+      leave: async () => {
+        await this.#run("rosterLeave", [this.#node]);
+      },
+      onRejoin: (detail) => options.onMembership?.(detail),
     });
   }
 
@@ -162,6 +181,7 @@ export class RedisStore implements Store {
     store.#feed.start();
     store.#probe.start();
     store.#schedule();
+    await store.members.start();
     return store;
   }
 
@@ -171,13 +191,13 @@ export class RedisStore implements Store {
   }
 
   async register(spec: InstanceSpec): Promise<RegisterResult> {
-    if (spec.checks.length > 0) throw new RosterError("unimplemented", "active checks are not supported on the Redis store yet; use the memory store");
     const key = instanceKeyString(spec);
-    const { maxInstancesPerService, maxInstances } = this.options.limits;
-    const r = (await this.#run("rosterRegister", [key, encodeSpec(spec), spec.ttlMs, maxInstancesPerService, maxInstances, this.options.timing.historySize])) as string[];
+    const { maxInstancesPerService, maxInstances, maxChecks } = this.options.limits;
+    const r = (await this.#run("rosterRegister", [key, encodeSpec(spec), spec.ttlMs, maxInstancesPerService, maxInstances, this.options.timing.historySize, declaredChecks(spec.checks), maxChecks])) as string[];
     const code = Number(r[0]);
     if (code === -1) throw limitReached("max-instances-per-service", maxInstancesPerService, `service ${spec.namespace}/${spec.service} is full`);
     if (code === -2) throw limitReached("max-instances", maxInstances);
+    if (code === -3) throw limitReached("max-checks", maxChecks, "the registry runs that many checks already");
     const revision = this.#saw(BigInt(r[1]!));
     const instance = decodeRecord(r[2]!);
     if (code === 0) {
@@ -204,12 +224,39 @@ export class RedisStore implements Store {
     await this.#beats.add({ key: instanceKeyString(key), beat });
   }
 
+  /**
+   * Commits a check's flip (see `setCheck` in redis/scripts.ts): fenced by
+   * the membership in Redis, a compare-and-set on the health token.
+   */
+  async setCheckState(key: InstanceKey, expected: readonly CheckState[], next: CheckState, fence: CheckFence): Promise<CheckCommit> {
+    const health = withCheckState(expected, next);
+    // An undeclared check still goes to Redis: the instance may be gone (which wins), or `expected` stale (conflict).
+    const unchanged = health !== undefined && sameHealth(health, expected);
+    const r = await this.#checkScript("rosterSetCheck", key, expected, fence, [encodeURIComponent(next.name), encodeHealth(health ?? expected), unchanged ? "1" : "0"]);
+    if (r[0] !== "committed") return r[0] as CheckCommit;
+    await this.#applyOwn({ kind: "put", revision: this.#saw(BigInt(r[1]!)), instance: decodeRecord(r[2]!), prev: decodeRecord(r[3]!) });
+    return "committed";
+  }
+
+  /** Deregister-after: removes the instance with cause check_failed, under the same fence and compare-and-set. */
+  async removeFailedCheck(key: InstanceKey, expected: readonly CheckState[], fence: CheckFence): Promise<Change | "fenced" | "conflict" | "gone"> {
+    const r = await this.#checkScript("rosterRemoveCheck", key, expected, fence, []);
+    if (r[0] !== "committed") return r[0] as "fenced" | "conflict" | "gone";
+    const change: Change = { kind: "delete", revision: this.#saw(BigInt(r[1]!)), prev: decodeRecord(r[2]!), cause: "check_failed" };
+    await this.#applyOwn(change);
+    return change;
+  }
+
   async get(key: InstanceKey): Promise<InstanceRecord | undefined> {
     return this.#mirror.get(instanceKeyString(key));
   }
 
   async list(namespace: string, service?: string): Promise<Snapshot> {
     return { revision: this.#applied, instances: this.#mirror.list(namespace, service), stale: this.#isStale() };
+  }
+
+  async listAll(): Promise<Snapshot> {
+    return { revision: this.#applied, instances: this.#mirror.all(), stale: this.#isStale() };
   }
 
   async listServices(namespace: string): Promise<ServiceList> {
@@ -250,21 +297,6 @@ export class RedisStore implements Store {
     return () => this.#listeners.delete(listener);
   }
 
-  async listAll(): Promise<Snapshot> {
-    return { revision: this.#applied, instances: this.#mirror.all(), stale: this.#isStale() };
-  }
-
-  /** Until checks are stored in Redis this node is no member: it owns and commits no check. */
-  readonly members: CheckMembers = { self: "redis", view: () => undefined, onChange: () => () => {} };
-
-  async setCheckState(): Promise<CheckCommit> {
-    return "fenced";
-  }
-
-  async removeFailedCheck(): Promise<"fenced"> {
-    return "fenced";
-  }
-
   status(): StoreStatus {
     return {
       revision: this.#applied,
@@ -277,6 +309,7 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     if (this.#state === "closed") return;
+    await this.members.close(); // leaves while it still can write: its checks move at once, not after its lease
     this.#state = "closed";
     clearTimeout(this.#timer);
     this.#probe.stop();
@@ -511,6 +544,12 @@ export class RedisStore implements Store {
         })
         .finally(() => this.#inFlight.delete(fail));
     });
+  }
+
+  /** Runs setCheck or removeCheck with the fence and compare-and-set arguments in front of `rest`, and the history size last. */
+  async #checkScript(name: "rosterSetCheck" | "rosterRemoveCheck", key: InstanceKey, expected: readonly CheckState[], fence: CheckFence, rest: string[]): Promise<string[]> {
+    const args = [instanceKeyString(key), encodeHealth(expected), fence.node, String(fence.epoch), ...rest, this.options.timing.historySize];
+    return (await this.#run(name, args)) as string[];
   }
 
   /** Runs hello or snapshot, which take no guard and run in any state but closed. */

@@ -7,8 +7,10 @@
  * import { describeStoreContract, describeStoreFaultContract } from "roster/store/contract";
  * describeStoreContract("mine", async (options) => new MyStore(options));
  * describeStoreFaultContract("mine", async (options) => new MyStore(options));
+ * describeChecksContract("mine", async (options) => new MyStore(options));
  */
 export { describeStoreContract } from "./describe-store-contract.js";
 export { describeStoreFaultContract } from "./describe-store-fault-contract.js";
+export { describeChecksContract, httpCheck } from "./describe-checks-contract.js";
 export { spec } from "./instance-spec.js";
 export type { StoreFactory } from "./instance-spec.js";

@@ -1,33 +1,106 @@
-import type { Change, InstanceRecord, InstanceSpec, InstanceStatus, RemovalCause } from "../../core/types.js";
+import { effectiveStatus, pendingState } from "../../core/health.js";
+import { CheckStatus, type Change, type CheckSpec, type CheckState, type InstanceRecord, type InstanceSpec, type InstanceStatus, type RemovalCause } from "../../core/types.js";
 
 /*
  * How an instance is written in Redis: one string per instance,
  *
- *   createRevision,modRevision,registeredAt,lastHeartbeatAt,load,status,ttlMs,<json>
+ *   createRevision,modRevision,registeredAt,lastHeartbeatAt,load,health,status,ttlMs,<json>
  *
- * where <json> is `[namespace, service, id, host, port, tags, metadata entries sorted by key, weight, zone]`.
- * The Lua scripts must read and rewrite the numbers in front (revisions, beat
- * time, load, status, TTL) without a JSON library: Redis's cjson turns `[]`
- * into `{}` and reorders keys, so it cannot round-trip a record. Commas never
- * occur in the numeric fields, so `string.match` splits them; everything from
- * `status` on is the "spec part" that decides whether a re-register changed
- * anything (sorted metadata makes that a plain string comparison).
+ * where <json> is `[namespace, service, id, host, port, tags, metadata entries sorted by key, weight, zone, checks]`
+ * and `health` is the health token (see encodeHealth). The Lua scripts must
+ * read and rewrite the fields in front (revisions, beat time, load, health,
+ * status, TTL) without a JSON library: Redis's cjson turns `[]` into `{}` and
+ * reorders keys, so it cannot round-trip a record. Commas never occur in the
+ * fields in front, so `string.match` splits them; everything from `status` on
+ * is the "spec part" that decides whether a re-register changed anything
+ * (sorted metadata and headers, and checks as fixed-order arrays, make that a
+ * plain string comparison). `status` is the status the instance reported; the
+ * effective one is computed when a record is read (effectiveStatus).
  */
 
 /** The part of a record a client states: compared in Lua to spot a register that changes nothing. */
 export function encodeSpec(spec: InstanceSpec): string {
-  const metadata = Object.entries(spec.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const json = JSON.stringify([spec.namespace, spec.service, spec.id, spec.host, spec.port, spec.tags, metadata, spec.weight, spec.zone]);
+  const json = JSON.stringify([spec.namespace, spec.service, spec.id, spec.host, spec.port, spec.tags, sortedEntries(spec.metadata), spec.weight, spec.zone, spec.checks.map(encodeCheck)]);
   return `${spec.status},${spec.ttlMs},${json}`;
 }
 
-const recordPattern = /^(\d+),(\d+),(\d+),(\d+),([^,]*),(\d+),(\d+),(.*)$/s;
+type PackedCheck = [string, CheckSpec["kind"], number, number, number, number, number, number, number, PackedHttp | null, PackedGrpc | null];
+type PackedHttp = [string, boolean, boolean, number[], [string, string][]];
+type PackedGrpc = [string, boolean, boolean];
+
+function encodeCheck(c: CheckSpec): PackedCheck {
+  const http: PackedHttp | null = c.http ? [c.http.path, c.http.tls, c.http.tlsSkipVerify, [...c.http.expectedStatuses], sortedEntries(c.http.headers)] : null;
+  const grpc: PackedGrpc | null = c.grpc ? [c.grpc.service, c.grpc.tls, c.grpc.tlsSkipVerify] : null;
+  return [c.name, c.kind, c.port, c.intervalMs, c.timeoutMs, c.failuresBeforeUnhealthy, c.successesBeforeHealthy, c.initialDelayMs, c.deregisterAfterMs, http, grpc];
+}
+
+function decodeCheck(p: PackedCheck): CheckSpec {
+  const [name, kind, port, intervalMs, timeoutMs, failuresBeforeUnhealthy, successesBeforeHealthy, initialDelayMs, deregisterAfterMs, http, grpc] = p;
+  return {
+    name,
+    kind,
+    port,
+    intervalMs,
+    timeoutMs,
+    failuresBeforeUnhealthy,
+    successesBeforeHealthy,
+    initialDelayMs,
+    deregisterAfterMs,
+    ...(http ? { http: { path: http[0], tls: http[1], tlsSkipVerify: http[2], expectedStatuses: http[3], headers: Object.fromEntries(http[4]) } } : {}),
+    ...(grpc ? { grpc: { service: grpc[0], tls: grpc[1], tlsSkipVerify: grpc[2] } } : {}),
+  };
+}
+
+function sortedEntries(r: Readonly<Record<string, string>>): [string, string][] {
+  return Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The health token of a record: one `name=state` entry per declared check, in
+ * declaration order, joined by `&`. The name is URI-encoded; the state is the
+ * URI-encoded JSON `[status, output, checkedAt, since]` of a committed state,
+ * or, while the check is PENDING, the epoch ms it became PENDING (a PENDING
+ * state holds nothing else). URI encoding leaves no comma, `=` or `&` of its
+ * own in the token. Lua compares tokens as strings (the compare-and-set of a
+ * check commit), counts the entries (max-checks), and on a re-register keeps
+ * the entry of each name still declared, starting new ones PENDING. One
+ * health has exactly one token, so the store checks a caller's `expected` by
+ * encoding it.
+ */
+export function encodeHealth(health: readonly CheckState[]): string {
+  return health.map((s) => `${encodeURIComponent(s.name)}=${s.status === CheckStatus.PENDING ? s.since : encodeURIComponent(JSON.stringify([s.status, s.output, s.checkedAt, s.since]))}`).join("&");
+}
+
+/** The names of a spec's checks as the register script takes them: a token without states (`a=&b=`), which the script fills in. */
+export function declaredChecks(checks: readonly CheckSpec[]): string {
+  return checks.map((c) => `${encodeURIComponent(c.name)}=`).join("&");
+}
+
+/** The states a token holds, by check name. */
+function decodeHealth(token: string): Map<string, CheckState> {
+  const out = new Map<string, CheckState>();
+  if (token === "") return out;
+  for (const entry of token.split("&")) {
+    const eq = entry.indexOf("=");
+    const name = decodeURIComponent(entry.slice(0, eq));
+    const state = entry.slice(eq + 1);
+    if (/^\d+$/.test(state)) {
+      out.set(name, pendingState(name, Number(state)));
+    } else {
+      const [status, output, checkedAt, since] = JSON.parse(decodeURIComponent(state)) as [CheckStatus, string, number, number];
+      out.set(name, { name, status, output, checkedAt, since });
+    }
+  }
+  return out;
+}
+
+const recordPattern = /^(\d+),(\d+),(\d+),(\d+),([^,]*),([^,]*),(\d+),(\d+),(.*)$/s;
 
 /** Reads a record as the scripts wrote it. */
 export function decodeRecord(packed: string): InstanceRecord {
   const m = recordPattern.exec(packed);
   if (m === null) throw new Error(`malformed instance record in Redis: ${packed.slice(0, 80)}`);
-  const [namespace, service, id, host, port, tags, metadata, weight, zone] = JSON.parse(m[8]!) as [
+  const [namespace, service, id, host, port, tags, metadata, weight, zone, packedChecks] = JSON.parse(m[9]!) as [
     string,
     string,
     string,
@@ -37,7 +110,12 @@ export function decodeRecord(packed: string): InstanceRecord {
     [string, string][],
     number,
     string,
+    PackedCheck[],
   ];
+  const checks = packedChecks.map(decodeCheck);
+  const states = decodeHealth(m[6]!);
+  const health = checks.map((c) => states.get(c.name) ?? pendingState(c.name, Number(m[3])));
+  const reportedStatus = Number(m[7]) as InstanceStatus;
   return {
     namespace,
     service,
@@ -48,12 +126,11 @@ export function decodeRecord(packed: string): InstanceRecord {
     metadata: Object.fromEntries(metadata),
     weight,
     zone,
-    status: Number(m[6]) as InstanceStatus,
-    // Active checks are not stored in Redis yet: the store refuses a Register that declares any.
-    reportedStatus: Number(m[6]) as InstanceStatus,
-    checks: [],
-    health: [],
-    ttlMs: Number(m[7]),
+    checks,
+    reportedStatus,
+    health,
+    status: effectiveStatus(reportedStatus, health),
+    ttlMs: Number(m[8]),
     createRevision: BigInt(m[1]!),
     modRevision: BigInt(m[2]!),
     registeredAt: Number(m[3]),

@@ -33,6 +33,17 @@ export interface RedisKeys {
    * (that node's expiry protection holds every expiry until then).
    */
   readonly expiry: string;
+  /**
+   * Sorted set: node id -> the end of its membership lease, Redis-clock ms:
+   * the nodes that share the active health checks (see `members`).
+   */
+  readonly members: string;
+  /**
+   * String: the membership epoch, one more at every change of `members`; a
+   * check result is committed only under the epoch its node computed
+   * ownership from (see `setCheck`).
+   */
+  readonly membersEpoch: string;
 }
 
 /** The keys of the registry stored under `prefix`. */
@@ -47,29 +58,65 @@ export function redisKeys(prefix: string): RedisKeys {
     renewed: `${tag}:renewed`,
     epoch: `${tag}:epoch`,
     expiry: `${tag}:expiry`,
+    members: `${tag}:members`,
+    membersEpoch: `${tag}:members-epoch`,
   };
 }
 
 /** Every script takes the same keys, in this order, so one helper passes them. */
 export function keyList(k: RedisKeys): string[] {
-  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.renewed, k.epoch, k.expiry];
+  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.renewed, k.epoch, k.expiry, k.members, k.membersEpoch];
 }
 
 // Shared by every script. The clock is Redis's own TIME, so deadlines written
 // by different nodes compare correctly whatever their local clocks say.
 const prelude = `
 local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_RENEWED, K_EPOCH, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_MEMBERS, K_MEMBERS_EPOCH = KEYS[9], KEYS[10]
 local function fmt(n) return string.format('%.0f', n) end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- createRevision, modRevision, registeredAt, lastHeartbeatAt, load, spec part (status,ttl,json)
+-- createRevision, modRevision, registeredAt, lastHeartbeatAt, load, health token, spec part (status,ttl,json)
 local function unpack_record(v)
-  return string.match(v, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$')
+  return string.match(v, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$')
 end
-local function pack_record(cr, mr, reg, beat, load, spec)
-  return cr .. ',' .. mr .. ',' .. reg .. ',' .. beat .. ',' .. load .. ',' .. spec
+local function pack_record(cr, mr, reg, beat, load, health, spec)
+  return cr .. ',' .. mr .. ',' .. reg .. ',' .. beat .. ',' .. load .. ',' .. health .. ',' .. spec
+end
+-- A health token is one 'name=state' entry per declared check, joined by '&'
+-- (see encodeHealth in codec.ts): the URI-encoded name, then the URI-encoded
+-- committed state, or while PENDING the time it became PENDING.
+local function health_count(h)
+  if h == '' then return 0 end
+  local _, n = string.gsub(h, '&', '&')
+  return n + 1
+end
+local function health_state(h, name)
+  for e in string.gmatch(h, '[^&]+') do
+    local n, st = string.match(e, '^([^=]*)=(.*)$')
+    if n == name then return st end
+  end
+  return nil
+end
+-- The checks of \`fresh\` (the declared names, 'name=' each), each with the
+-- state \`old\` holds for it, or PENDING since now.
+local function health_merge(old, fresh, now)
+  local out = {}
+  for e in string.gmatch(fresh, '[^&]+') do
+    local n = string.match(e, '^([^=]*)=')
+    out[#out + 1] = n .. '=' .. (health_state(old, n) or fmt(now))
+  end
+  return table.concat(out, '&')
+end
+-- The declared checks of the whole registry, for max-checks (a field no 'namespace/service' can be).
+local CHECKS_FIELD = '#checks'
+local function add_checks(n)
+  if n ~= 0 then redis.call('HINCRBY', K_COUNTS, CHECKS_FIELD, n) end
+end
+local function checks_full(n, max)
+  return n > 0 and tonumber(redis.call('HGET', K_COUNTS, CHECKS_FIELD) or '0') + n > max
 end
 local function spec_ttl(spec) return tonumber(string.match(spec, '^[^,]*,([^,]*),')) end
 local function spec_status(spec) return string.match(spec, '^([^,]*),') end
@@ -85,7 +132,8 @@ local function set_lease(key, ttl, now)
     redis.call('ZREM', K_RENEWED, key)
   end
 end
-local function drop(key)
+local function drop(key, rec)
+  add_checks(-health_count(select(6, unpack_record(rec))))
   redis.call('HDEL', K_INST, key)
   redis.call('ZREM', K_LEASES, key)
   redis.call('ZREM', K_RENEWED, key)
@@ -120,25 +168,30 @@ for i = 3, #ARGV do A[i - 2] = ARGV[i] end
 `;
 
 /**
- * register: A key, spec part, ttl, maxInstancesPerService, maxInstances, historySize.
+ * register: A key, spec part, ttl, maxInstancesPerService, maxInstances, historySize,
+ * the declared check names as a health token without states ('a=&b='), maxChecks.
  * Returns {0, revision, record} when nothing changed (lease and beat time renewed, no revision),
  * {1, revision, record} when created, {2, revision, record, prev} when updated,
- * {-1} at the per-service limit, {-2} at the registry limit.
+ * {-1} at the per-service limit, {-2} at the registry limit, {-3} at max-checks.
+ * A changing re-register keeps the state of every check it still declares.
  */
 const register = `
-local key, spec, ttl = A[1], A[2], tonumber(A[3])
+local key, spec, ttl, fresh, max_checks = A[1], A[2], tonumber(A[3]), A[7], tonumber(A[8])
 local now = now_ms()
 local old = redis.call('HGET', K_INST, key)
 if old then
-  local cr, mr, reg, _, load, oldspec = unpack_record(old)
+  local cr, mr, reg, _, load, health, oldspec = unpack_record(old)
   if oldspec == spec then
-    local rec = pack_record(cr, mr, reg, fmt(now), load, spec)
+    local rec = pack_record(cr, mr, reg, fmt(now), load, health, spec)
     redis.call('HSET', K_INST, key, rec)
     set_lease(key, ttl, now)
     return {0, redis.call('GET', K_REV) or '0', rec}
   end
+  local more = health_count(fresh) - health_count(health)
+  if checks_full(more, max_checks) then return {-3} end
+  add_checks(more)
   local rev = redis.call('INCR', K_REV)
-  local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, spec)
+  local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health_merge(health, fresh, now), spec)
   redis.call('HSET', K_INST, key, rec)
   set_lease(key, ttl, now)
   append(A[6], rev, 'kind', 'put', 'instance', rec, 'prev', old)
@@ -147,8 +200,10 @@ end
 local svc = service_of(key)
 if tonumber(redis.call('HGET', K_COUNTS, svc) or '0') >= tonumber(A[4]) then return {-1} end
 if redis.call('HLEN', K_INST) >= tonumber(A[5]) then return {-2} end
+if checks_full(health_count(fresh), max_checks) then return {-3} end
+add_checks(health_count(fresh))
 local rev = redis.call('INCR', K_REV)
-local rec = pack_record(fmt(rev), fmt(rev), fmt(now), fmt(now), '0', spec)
+local rec = pack_record(fmt(rev), fmt(rev), fmt(now), fmt(now), '0', health_merge('', fresh, now), spec)
 redis.call('HSET', K_INST, key, rec)
 redis.call('HINCRBY', K_COUNTS, svc, 1)
 set_lease(key, ttl, now)
@@ -161,7 +216,7 @@ const deregister = `
 local key = A[1]
 local old = redis.call('HGET', K_INST, key)
 if not old then return {-1} end
-drop(key)
+drop(key, old)
 local rev = redis.call('INCR', K_REV)
 append(A[2], rev, 'kind', 'delete', 'prev', old, 'cause', 'deregistered')
 return {fmt(rev), old}
@@ -180,19 +235,19 @@ for i = 2, #A, 3 do
   if not old then
     out[#out + 1] = '-1'
   else
-    local cr, mr, reg, _, load, spec = unpack_record(old)
+    local cr, mr, reg, _, load, health, spec = unpack_record(old)
     if ld ~= '' then load = ld end
     local ttl = spec_ttl(spec)
     if ttl > 0 then set_lease(key, ttl, now) end
     local oldst = spec_status(spec)
     if st ~= '' and st ~= oldst then
       local rev = redis.call('INCR', K_REV)
-      local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, st .. string.sub(spec, #oldst + 1))
+      local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health, st .. string.sub(spec, #oldst + 1))
       redis.call('HSET', K_INST, key, rec)
       append(A[1], rev, 'kind', 'put', 'instance', rec, 'prev', old)
       out[#out + 1] = fmt(rev)
     else
-      redis.call('HSET', K_INST, key, pack_record(cr, mr, reg, fmt(now), load, spec))
+      redis.call('HSET', K_INST, key, pack_record(cr, mr, reg, fmt(now), load, health, spec))
       out[#out + 1] = '0'
     end
   end
@@ -249,14 +304,89 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT',
   if not v then
     redis.call('ZREM', K_LEASES, key)
     redis.call('ZREM', K_RENEWED, key)
-  elseif now >= grace + spec_ttl(select(6, unpack_record(v))) then
-    drop(key)
+  elseif now >= grace + spec_ttl(select(7, unpack_record(v))) then
+    drop(key, v)
     local rev = redis.call('INCR', K_REV)
     append(A[2], rev, 'kind', 'delete', 'prev', v, 'cause', 'expired')
     removed = removed + 1
   end
 end
 return {0, removed}
+`;
+
+/**
+ * members: A node id, leaseMs. The membership of the nodes that share the
+ * active health checks (issue 14): drops every member whose lease ended,
+ * adds this node when absent (its first join, or a rejoin after its lease
+ * lapsed), renews its lease to now + leaseMs; the epoch goes up by one when
+ * the set changed. The epoch starts from Redis's clock, so it never repeats
+ * after Redis lost its state. Returns {epoch, joined 0/1, node...}.
+ */
+const members = `
+local node, lease = A[1], tonumber(A[2])
+local now = now_ms()
+if not redis.call('GET', K_MEMBERS_EPOCH) then redis.call('SET', K_MEMBERS_EPOCH, fmt(now)) end
+local changed = redis.call('ZREMRANGEBYSCORE', K_MEMBERS, '-inf', now) > 0
+local joined = 0
+if not redis.call('ZSCORE', K_MEMBERS, node) then joined = 1 end
+redis.call('ZADD', K_MEMBERS, now + lease, node)
+local epoch
+if changed or joined == 1 then epoch = redis.call('INCR', K_MEMBERS_EPOCH) else epoch = redis.call('GET', K_MEMBERS_EPOCH) end
+local out = {tostring(epoch), joined}
+for _, n in ipairs(redis.call('ZRANGE', K_MEMBERS, 0, -1)) do out[#out + 1] = n end
+return out
+`;
+
+/** leave: A node id. A graceful close: the node leaves the membership (epoch + 1). Returns {left 0/1}. */
+const leave = `
+if redis.call('ZREM', K_MEMBERS, A[1]) == 0 then return {0} end
+redis.call('INCR', K_MEMBERS_EPOCH)
+return {1}
+`;
+
+/*
+ * The fence and the compare-and-set of every check commit: A key, expected
+ * health token, node id, membership epoch, then the script's own arguments
+ * from A[5]. A node commits only while it is a live member (its lease ends
+ * after now, on Redis's clock) under the epoch it computed ownership from, so
+ * a paused or partitioned old owner is refused even when its own view says it
+ * still owns the check.
+ */
+const checkFence = `
+local key, expected = A[1], A[2]
+local now = now_ms()
+local lease = redis.call('ZSCORE', K_MEMBERS, A[3])
+if redis.call('GET', K_MEMBERS_EPOCH) ~= A[4] or not lease or tonumber(lease) <= now then return {'fenced'} end
+local old = redis.call('HGET', K_INST, key)
+if not old then return {'gone'} end
+local cr, mr, reg, beat, load, health, spec = unpack_record(old)
+if health ~= expected then return {'conflict'} end
+`;
+
+/**
+ * setCheck: the fence (above), then A[5] the check name (URI-encoded), A[6]
+ * the next health token, A[7] '1' when that is the health already held, A[8] historySize.
+ * Returns {'committed', revision, record, prev}, or {'unchanged'|'fenced'|'conflict'|'gone'}.
+ */
+const setCheck = `${checkFence}
+if not health_state(health, A[5]) then return {'gone'} end
+if A[7] == '1' then return {'unchanged'} end
+local rev = redis.call('INCR', K_REV)
+local rec = pack_record(cr, fmt(rev), reg, beat, load, A[6], spec)
+redis.call('HSET', K_INST, key, rec)
+append(A[8], rev, 'kind', 'put', 'instance', rec, 'prev', old)
+return {'committed', fmt(rev), rec, old}
+`;
+
+/**
+ * removeCheck, deregister-after: the fence (above), then A[5] historySize.
+ * Returns {'committed', revision, prev}, or {'fenced'|'conflict'|'gone'}.
+ */
+const removeCheck = `${checkFence}
+drop(key, old)
+local rev = redis.call('INCR', K_REV)
+append(A[5], rev, 'kind', 'delete', 'prev', old, 'cause', 'check_failed')
+return {'committed', fmt(rev), old}
 `;
 
 /**
@@ -314,6 +444,10 @@ const guarded = {
   rosterHeartbeat: heartbeat,
   rosterSample: sample,
   rosterSweep: sweep,
+  rosterMembers: members,
+  rosterLeave: leave,
+  rosterSetCheck: setCheck,
+  rosterRemoveCheck: removeCheck,
 } as const;
 
 const unguarded = {
