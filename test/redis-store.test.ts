@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { resolveConfig, type Limits, type Timing } from "../src/config.js";
 import { RosterError } from "../src/errors.js";
-import { InstanceStatus, type Change } from "../src/core/types.js";
+import { CheckStatus, InstanceStatus, type Change } from "../src/core/types.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { describeChecksContract, describeStoreContract, describeStoreFaultContract, spec } from "../src/store/contract/index.js";
+import { describeChecksContract, describeStoreContract, describeStoreFaultContract, httpCheck, spec } from "../src/store/contract/index.js";
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -195,6 +195,48 @@ function describeNodes(): void {
         assert.equal((await n.store.list("default", "echo")).stale, false);
       }
       assert.deepEqual(a.seen.map((c) => c.revision), b.seen.map((c) => c.revision));
+    });
+
+    it("6.2 every node sees the same check membership; a node that closes leaves it, under a new epoch", async () => {
+      const [a, b, c] = [await node(), await node(), await node()];
+      await Promise.all([a, b, c].map((n) => n.store.members.renew()));
+      const views = [a, b, c].map((n) => n.store.members.view());
+      assert.deepEqual(views[0]!.nodes, [a, b, c].map((n) => n.store.members.self).sort());
+      assert.deepEqual(views[1], views[0]);
+      assert.deepEqual(views[2], views[0]);
+      const told: bigint[] = [];
+      a.store.members.onChange((v) => told.push(v?.epoch ?? -1n));
+      await c.store.close();
+      nodes = [a, b];
+      await a.store.members.renew();
+      const after = a.store.members.view()!;
+      assert.deepEqual(after.nodes, [a, b].map((n) => n.store.members.self).sort());
+      assert.equal(after.epoch, views[0]!.epoch + 1n);
+      assert.deepEqual(told, [after.epoch]);
+    });
+
+    it("6.2 a node dropped while it did not renew is fenced, then rejoins under a new epoch and commits again", async () => {
+      const a = await node();
+      // a renews only when told to: its lease lapses while b keeps renewing (a node paused past its lease)
+      const config = resolveConfig({ timing: { sweepIntervalMs: 50, checkMemberLeaseMs: 400, checkMemberRenewMs: 100 } });
+      const paused = await RedisStore.connect(redis.url, { limits: config.limits, timing: { ...config.timing, checkMemberRenewMs: 3_600_000 }, prefix });
+      nodes.push({ store: paused, seen: [], stale: [] });
+      const r = await a.store.register(spec({ checks: [httpCheck("http")] }));
+      const old = paused.members.view()!;
+      const fence = { node: paused.members.self, epoch: old.epoch };
+      await sleep(500);
+      await a.store.members.renew();
+      assert.ok(!a.store.members.view()!.nodes.includes(paused.members.self), "dropped by the other node");
+      assert.equal(paused.members.view(), undefined, "out by its own clock too");
+      const failing = { name: "http", status: CheckStatus.FAILING, output: "HTTP 503", checkedAt: Date.now(), since: Date.now() };
+      assert.equal(await paused.setCheckState(spec(), r.instance.health, failing, fence), "fenced");
+      await paused.members.renew();
+      const back = paused.members.view()!;
+      assert.ok(back.epoch > old.epoch + 1n, `epoch ${back.epoch} after ${old.epoch}: one for the drop, one for the rejoin`);
+      assert.equal(await paused.setCheckState(spec(), r.instance.health, failing, fence), "fenced", "the old epoch stays fenced");
+      await a.store.members.renew();
+      assert.equal(await paused.setCheckState(spec(), r.instance.health, failing, { node: paused.members.self, epoch: back.epoch }), "committed");
+      await until("a sees the commit", async () => (await a.store.get(spec()))?.status === InstanceStatus.UNHEALTHY);
     });
 
     it("a Redis that comes back empty: the node reloads and says so, and revisions never go backwards (7.2)", async () => {
