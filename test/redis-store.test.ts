@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { resolveConfig, type Limits, type Timing } from "../src/config.js";
 import { RosterError } from "../src/errors.js";
 import { CheckStatus, InstanceStatus, type Change } from "../src/core/types.js";
+import { Redis } from "ioredis";
 import { RedisStore } from "../src/store/redis-store.js";
 import { sleep, until } from "./helpers/server.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
@@ -237,6 +238,28 @@ function describeNodes(): void {
       await a.store.members.renew();
       assert.equal(await paused.setCheckState(spec(), r.instance.health, failing, { node: paused.members.self, epoch: back.epoch }), "committed");
       await until("a sees the commit", async () => (await a.store.get(spec()))?.status === InstanceStatus.UNHEALTHY);
+    });
+
+    it("a record written before checks existed is read, renewed, changed and removed like any other", async () => {
+      const raw = new Redis(redis.url);
+      try {
+        const json = JSON.stringify(["default", "echo", "old", "10.0.0.1", 8080, [], [], 1, ""]);
+        await raw.hset(`{${prefix}}:instances`, "default/echo/old", `5,5,1700000000000,1700000000000,0,${InstanceStatus.HEALTHY},0,${json}`);
+        await raw.hset(`{${prefix}}:counts`, "default/echo", 1);
+      } finally {
+        raw.disconnect();
+      }
+      const a = await node();
+      const old = await a.store.get(spec({ id: "old" }));
+      assert.ok(old);
+      assert.deepEqual([old.status, old.checks, old.health, old.port], [InstanceStatus.HEALTHY, [], [], 8080]);
+      await a.store.heartbeat(spec({ id: "old" }), { status: InstanceStatus.STOPPING });
+      await until("the status change", () => a.seen.length === 1);
+      const changed = await a.store.register(spec({ id: "old", checks: [httpCheck("http")] }));
+      assert.deepEqual(changed.instance.health.map((h) => h.status), [CheckStatus.PENDING]);
+      assert.equal(changed.instance.createRevision, 5n);
+      await a.store.deregister(spec({ id: "old" }));
+      assert.equal((await a.store.listServices("default")).services.length, 0);
     });
 
     it("a Redis that comes back empty: the node reloads and says so, and revisions never go backwards (7.2)", async () => {

@@ -95,10 +95,12 @@ function decodeHealth(token: string): Map<string, CheckState> {
 }
 
 const recordPattern = /^(\d+),(\d+),(\d+),(\d+),([^,]*),([^,]*),(\d+),(\d+),(.*)$/s;
+/** A record written before checks existed: no health token, no checks in the JSON. The scripts read it the same way (see unpack_record). */
+const recordPatternWithoutHealth = /^(\d+),(\d+),(\d+),(\d+),([^,]*)(),(\d+),(\d+),(.*)$/s;
 
 /** Reads a record as the scripts wrote it. */
 export function decodeRecord(packed: string): InstanceRecord {
-  const m = recordPattern.exec(packed);
+  const m = recordPattern.exec(packed) ?? recordPatternWithoutHealth.exec(packed);
   if (m === null) throw new Error(`malformed instance record in Redis: ${packed.slice(0, 80)}`);
   const [namespace, service, id, host, port, tags, metadata, weight, zone, packedChecks] = JSON.parse(m[9]!) as [
     string,
@@ -110,9 +112,9 @@ export function decodeRecord(packed: string): InstanceRecord {
     [string, string][],
     number,
     string,
-    PackedCheck[],
+    PackedCheck[] | undefined,
   ];
-  const checks = packedChecks.map(decodeCheck);
+  const checks = (packedChecks ?? []).map(decodeCheck);
   const states = decodeHealth(m[6]!);
   const health = checks.map((c) => states.get(c.name) ?? pendingState(c.name, Number(m[3])));
   const reportedStatus = Number(m[7]) as InstanceStatus;

@@ -80,7 +80,10 @@ local function now_ms()
 end
 -- createRevision, modRevision, registeredAt, lastHeartbeatAt, load, health token, spec part (status,ttl,json)
 local function unpack_record(v)
-  return string.match(v, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$')
+  local cr, mr, reg, beat, load, health, spec = string.match(v, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$')
+  -- A record written before checks existed has its status where the health token is now (a token is '' or has '=').
+  if string.find(health, '^%d+$') then return cr, mr, reg, beat, load, '', health .. ',' .. spec end
+  return cr, mr, reg, beat, load, health, spec
 end
 local function pack_record(cr, mr, reg, beat, load, health, spec)
   return cr .. ',' .. mr .. ',' .. reg .. ',' .. beat .. ',' .. load .. ',' .. health .. ',' .. spec
