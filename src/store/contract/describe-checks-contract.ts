@@ -204,6 +204,17 @@ export function describeChecksContract(name: string, factory: StoreFactory): voi
       assert.equal(await s.setCheckState(spec(), kept.health, result("b", CheckStatus.FAILING), fence(s)), "conflict");
     });
 
+    it("6.2 a re-register that states the same checks (headers in another order) changes nothing and keeps their state", async () => {
+      const s = await open();
+      const headers = (h: Record<string, string>) => httpCheck("http", { http: { path: "/", tls: false, tlsSkipVerify: false, expectedStatuses: [200, 204], headers: h } });
+      await s.register(spec({ checks: [headers({ a: "1", b: "2" })] }));
+      const failing = await commit(s, result("http", CheckStatus.FAILING));
+      const again = await s.register(spec({ checks: [headers({ b: "2", a: "1" })] }));
+      assert.equal(again.revision, failing.modRevision);
+      assert.deepEqual(again.instance.health, failing.health);
+      assert.equal(again.instance.status, InstanceStatus.UNHEALTHY);
+    });
+
     it("6.2 max-checks counts the checks of every instance: a register past it is resource_exhausted", async () => {
       const s = await open({ maxChecks: 3 });
       await s.register(spec({ id: "a", checks: [httpCheck("x"), httpCheck("y")] }));
