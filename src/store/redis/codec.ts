@@ -13,46 +13,26 @@ import { CheckStatus, type Change, type CheckSpec, type CheckState, type Instanc
  * reorders keys, so it cannot round-trip a record. Commas never occur in the
  * fields in front, so `string.match` splits them; everything from `status` on
  * is the "spec part" that decides whether a re-register changed anything
- * (sorted metadata and headers, and checks as fixed-order arrays, make that a
- * plain string comparison). `status` is the status the instance reported; the
+ * (sorted metadata, and checks with sorted keys, make that a plain string
+ * comparison). `status` is the status the instance reported; the
  * effective one is computed when a record is read (effectiveStatus).
  */
 
 /** The part of a record a client states: compared in Lua to spot a register that changes nothing. */
 export function encodeSpec(spec: InstanceSpec): string {
-  const json = JSON.stringify([spec.namespace, spec.service, spec.id, spec.host, spec.port, spec.tags, sortedEntries(spec.metadata), spec.weight, spec.zone, spec.checks.map(encodeCheck)]);
+  const json = JSON.stringify([spec.namespace, spec.service, spec.id, spec.host, spec.port, spec.tags, sortedEntries(spec.metadata), spec.weight, spec.zone, sortedKeys(spec.checks)]);
   return `${spec.status},${spec.ttlMs},${json}`;
 }
 
-type PackedCheck = [string, CheckSpec["kind"], number, number, number, number, number, number, number, PackedHttp | null, PackedGrpc | null];
-type PackedHttp = [string, boolean, boolean, number[], [string, string][]];
-type PackedGrpc = [string, boolean, boolean];
-
-function encodeCheck(c: CheckSpec): PackedCheck {
-  const http: PackedHttp | null = c.http ? [c.http.path, c.http.tls, c.http.tlsSkipVerify, [...c.http.expectedStatuses], sortedEntries(c.http.headers)] : null;
-  const grpc: PackedGrpc | null = c.grpc ? [c.grpc.service, c.grpc.tls, c.grpc.tlsSkipVerify] : null;
-  return [c.name, c.kind, c.port, c.intervalMs, c.timeoutMs, c.failuresBeforeUnhealthy, c.successesBeforeHealthy, c.initialDelayMs, c.deregisterAfterMs, http, grpc];
-}
-
-function decodeCheck(p: PackedCheck): CheckSpec {
-  const [name, kind, port, intervalMs, timeoutMs, failuresBeforeUnhealthy, successesBeforeHealthy, initialDelayMs, deregisterAfterMs, http, grpc] = p;
-  return {
-    name,
-    kind,
-    port,
-    intervalMs,
-    timeoutMs,
-    failuresBeforeUnhealthy,
-    successesBeforeHealthy,
-    initialDelayMs,
-    deregisterAfterMs,
-    ...(http ? { http: { path: http[0], tls: http[1], tlsSkipVerify: http[2], expectedStatuses: http[3], headers: Object.fromEntries(http[4]) } } : {}),
-    ...(grpc ? { grpc: { service: grpc[0], tls: grpc[1], tlsSkipVerify: grpc[2] } } : {}),
-  };
-}
-
-function sortedEntries(r: Readonly<Record<string, string>>): [string, string][] {
+function sortedEntries<T>(r: Readonly<Record<string, T>>): [string, T][] {
   return Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** `v` with the keys of every object in it sorted: equal checks make equal JSON whatever order their fields were given in. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (v === null || typeof v !== "object") return v;
+  return Object.fromEntries(sortedEntries(v as Record<string, unknown>).map(([k, x]) => [k, sortedKeys(x)]));
 }
 
 /**
@@ -102,7 +82,7 @@ const recordPatternWithoutHealth = /^(\d+),(\d+),(\d+),(\d+),([^,]*)(),(\d+),(\d
 export function decodeRecord(packed: string): InstanceRecord {
   const m = recordPattern.exec(packed) ?? recordPatternWithoutHealth.exec(packed);
   if (m === null) throw new Error(`malformed instance record in Redis: ${packed.slice(0, 80)}`);
-  const [namespace, service, id, host, port, tags, metadata, weight, zone, packedChecks] = JSON.parse(m[9]!) as [
+  const [namespace, service, id, host, port, tags, metadata, weight, zone, storedChecks] = JSON.parse(m[9]!) as [
     string,
     string,
     string,
@@ -112,9 +92,9 @@ export function decodeRecord(packed: string): InstanceRecord {
     [string, string][],
     number,
     string,
-    PackedCheck[] | undefined,
+    CheckSpec[] | undefined,
   ];
-  const checks = (packedChecks ?? []).map(decodeCheck);
+  const checks = storedChecks ?? [];
   const states = decodeHealth(m[6]!);
   const health = checks.map((c) => states.get(c.name) ?? pendingState(c.name, Number(m[3])));
   const reportedStatus = Number(m[7]) as InstanceStatus;
