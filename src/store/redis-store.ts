@@ -113,6 +113,7 @@ export class RedisStore implements Store {
   #sweeping: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #recovering: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
   private constructor(
     conn: RedisConnections,
@@ -307,9 +308,14 @@ export class RedisStore implements Store {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#state === "closed") return;
-    await this.members.close(); // leaves while it still can write: its checks move at once, not after its lease
+  /** Leaves the check membership (its checks move at once, not after its lease), then stops; every call gets the same promise. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeOnce();
+    return this.#closing;
+  }
+
+  async #closeOnce(): Promise<void> {
+    await this.members.close();
     this.#state = "closed";
     clearTimeout(this.#timer);
     this.#probe.stop();
