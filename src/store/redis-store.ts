@@ -75,6 +75,12 @@ interface Waiter {
  * on and a counter at least the node's revision; otherwise the node rebuilds
  * (see `hello` in redis/scripts.ts), and watchers start over with a reset.
  *
+ * Active checks (issue 14): the nodes that share them announce themselves in
+ * Redis with a lease (`members`, see redis/members.ts); a check result is a
+ * script that commits only for a live member under the membership epoch its
+ * owner computed ownership from, and only if the instance's health is still
+ * what the owner read (a compare-and-set on the record's health token).
+ *
  * @example
  * const store = await RedisStore.connect("redis://127.0.0.1:6379", { limits, timing, prefix: "roster" });
  */
