@@ -3,7 +3,7 @@ import { Cluster } from "ioredis";
 import { WatchEventType } from "../gen/roster/v1/registry_pb.js";
 import { RedisStore } from "../src/store/redis-store.js";
 import { redisKeys } from "../src/store/redis/scripts.js";
-import { describeStoreContract } from "../src/store/contract/index.js";
+import { describeChecksContract, describeStoreContract } from "../src/store/contract/index.js";
 import { startRedisCluster, type TestCluster } from "./helpers/redis-cluster.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
 import { collectWatch } from "./helpers/watch.js";
@@ -23,6 +23,7 @@ describe("RedisStore on a Redis Cluster (redis+cluster://, three primaries with 
 
   // The whole Store contract, on Cluster connections: every script runs on the primary of the registry's slot.
   describeStoreContract("redis cluster", (options) => RedisStore.connect(cluster.url, { ...options, prefix: `cluster-contract-${++prefixes}` }));
+  describeChecksContract("redis cluster", (options) => RedisStore.connect(cluster.url, { ...options, prefix: `cluster-contract-${++prefixes}` }));
 
   describe("through real Roster servers", () => {
     const servers: TestServer[] = [];
