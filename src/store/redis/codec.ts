@@ -1,4 +1,5 @@
 import { effectiveStatus, pendingState } from "../../core/health.js";
+import { instanceRecord } from "../../core/record.js";
 import { CheckStatus, type Change, type CheckSpec, type CheckState, type InstanceRecord, type InstanceSpec, type InstanceStatus, type RemovalCause } from "../../core/types.js";
 
 /*
@@ -97,28 +98,20 @@ export function decodeRecord(packed: string): InstanceRecord {
   const checks = storedChecks ?? [];
   const states = decodeHealth(m[6]!);
   const health = checks.map((c) => states.get(c.name) ?? pendingState(c.name, Number(m[3])));
-  const reportedStatus = Number(m[7]) as InstanceStatus;
-  return {
-    namespace,
-    service,
-    id,
-    host,
-    port,
-    tags,
-    metadata: Object.fromEntries(metadata),
-    weight,
-    zone,
-    checks,
-    reportedStatus,
-    health,
-    status: effectiveStatus(reportedStatus, health),
-    ttlMs: Number(m[8]),
-    createRevision: BigInt(m[1]!),
-    modRevision: BigInt(m[2]!),
-    registeredAt: Number(m[3]),
-    lastHeartbeatAt: Number(m[4]),
-    load: Number(m[5]),
-  };
+  const status = Number(m[7]) as InstanceStatus;
+  return instanceRecord(
+    { namespace, service, id, host, port, status, tags, metadata: Object.fromEntries(metadata), weight, zone, ttlMs: Number(m[8]), checks },
+    {
+      status: effectiveStatus(status, health),
+      reportedStatus: status,
+      health,
+      createRevision: BigInt(m[1]!),
+      modRevision: BigInt(m[2]!),
+      registeredAt: Number(m[3]),
+      lastHeartbeatAt: Number(m[4]),
+      load: Number(m[5]),
+    },
+  );
 }
 
 /** The revision a stream entry id stands for: ids are `<revision>-0`. */

@@ -1,3 +1,4 @@
+import { recordWith } from "../../core/record.js";
 import {
   instanceKeyString,
   statusName,
@@ -48,7 +49,7 @@ export class RedisMirror {
   /** Records a beat that changed only the beat time and load (no revision). */
   beat(key: string, at: number, load: number | undefined): void {
     const r = this.#records.get(key);
-    if (r !== undefined) this.#put({ ...r, lastHeartbeatAt: at, load: load ?? r.load });
+    if (r !== undefined) this.#put(recordWith(r, { lastHeartbeatAt: at, load: load ?? r.load }));
   }
 
   /** Every record. */
