@@ -73,6 +73,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       hub?.resync(detail);
       xds?.resync();
     },
+    onMembership: (detail) => log.warn({ event: "check_membership" }, detail),
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
     onStale: (stale, detail) => {
       if (stale) log.warn({ event: "store_stale", stale }, detail);

@@ -23,8 +23,6 @@ export interface RedisStoreOptions extends StoreOptions {
   readonly prefix: string;
   /** Extra ioredis options, merged over the store's own (tests, TLS, credentials). */
   readonly redis?: RedisOptions;
-  /** Told when this node found itself dropped from the check membership and joined again, with a sentence for the log. */
-  readonly onMembership?: (detail: string) => void;
 }
 
 /**

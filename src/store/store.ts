@@ -84,6 +84,8 @@ export interface StoreOptions {
    * read): every view built from the feed must start over.
    */
   readonly onResync?: (detail: string) => void;
+  /** Told when this node found itself dropped from the check membership (its announcement lapsed) and joined again. */
+  readonly onMembership?: (detail: string) => void;
 }
 
 /**
