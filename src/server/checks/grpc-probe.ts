@@ -55,7 +55,8 @@ export class GrpcHealthWatch {
     const baseUrl = `${target.tls ? "https" : "http"}://${formatHostPort(target.host, target.port)}`;
     this.#sessions = new GuardedSessionManager(
       baseUrl,
-      { pingIntervalMs: options.pingIntervalMs, pingTimeoutMs: options.pingTimeoutMs, pingIdleConnection: true },
+      // Pings only while the Watch is open: connect-node 2.1 can ping a session it already destroyed when idle connections are pinged too.
+      { pingIntervalMs: options.pingIntervalMs, pingTimeoutMs: options.pingTimeoutMs },
       target.tls ? { rejectUnauthorized: !target.tlsSkipVerify } : {},
     );
     this.#client = createClient(Health, createGrpcTransport({ baseUrl, sessionManager: this.#sessions }));
