@@ -109,18 +109,19 @@ describe("checks: probes (SEMANTICS 6.2)", () => {
     let watches: GrpcHealthWatches;
     beforeEach(async () => {
       target = await startGrpcHealthTarget();
-      watches = new GrpcHealthWatches({ pingIntervalMs: 1_000, pingTimeoutMs: 1_000 });
+      watches = new GrpcHealthWatches();
     });
     afterEach(() => {
       watches.close();
       target.close();
     });
+    const ping = { pingIntervalMs: 1_000, pingTimeoutMs: 1_000 };
     const t = (service = "") => ({ host: "127.0.0.1", port: target.port, service, tls: false, tlsSkipVerify: false });
 
     it("6.2 a gRPC check passes while grpc.health.v1 says SERVING, read from one long-lived Watch per target", async () => {
       target.set("api.v1.Api", "SERVING");
-      const a = watches.acquire(t("api.v1.Api"));
-      const b = watches.acquire(t("api.v1.Api"));
+      const a = watches.acquire(t("api.v1.Api"), ping);
+      const b = watches.acquire(t("api.v1.Api"), ping);
       assert.equal(a, b, "two checks of one target share one stream");
       for (let i = 0; i < 5; i++) assert.deepEqual(await a.probe(1_000, 256), { passed: true, output: 'gRPC health of service "api.v1.Api": SERVING' });
       target.set("api.v1.Api", "NOT_SERVING");
@@ -135,7 +136,7 @@ describe("checks: probes (SEMANTICS 6.2)", () => {
     });
 
     it("6.2 a gRPC check fails while its stream is down and passes again once it is re-opened", async () => {
-      const w = watches.acquire(t());
+      const w = watches.acquire(t(), ping);
       assert.equal((await w.probe(1_000, 256)).passed, true);
       const port = target.port;
       target.close();
@@ -148,7 +149,7 @@ describe("checks: probes (SEMANTICS 6.2)", () => {
     it("a server without Watch is asked with one Check per probe", async () => {
       target.close();
       target = await startGrpcHealthTarget({ watch: false });
-      const w = watches.acquire(t());
+      const w = watches.acquire(t(), ping);
       await until("answered by Check", async () => (await w.probe(500, 256)).passed);
       assert.ok(target.checks >= 1);
     });

@@ -145,19 +145,21 @@ export class GrpcHealthWatch {
 export class GrpcHealthWatches {
   readonly #watches = new Map<string, { watch: GrpcHealthWatch; users: number }>();
 
-  constructor(readonly options: GrpcWatchOptions) {}
-
   /** Open streams. */
   get size(): number {
     return this.#watches.size;
   }
 
-  /** The stream to `target`, opened if none is; pair each call with one `release`. */
-  acquire(target: GrpcTarget): GrpcHealthWatch {
+  /**
+   * The stream to `target`, opened with `options` if none is (a stream
+   * already open keeps the options it was opened with); pair each call with
+   * one `release`.
+   */
+  acquire(target: GrpcTarget, options: GrpcWatchOptions): GrpcHealthWatch {
     const key = targetKey(target);
     let entry = this.#watches.get(key);
     if (entry === undefined) {
-      entry = { watch: new GrpcHealthWatch(target, this.options), users: 0 };
+      entry = { watch: new GrpcHealthWatch(target, options), users: 0 };
       this.#watches.set(key, entry);
     }
     entry.users++;
