@@ -13,6 +13,8 @@ export type HttpMode = "ok" | "fail" | "hang";
 export interface HttpTarget {
   readonly port: number;
   mode: HttpMode;
+  /** Modes for the next requests, one each, before `mode` applies again. */
+  readonly plan: HttpMode[];
   /** Requests received, with the headers of the last one. */
   readonly hits: number;
   readonly lastHeaders: http.IncomingHttpHeaders | undefined;
@@ -31,8 +33,9 @@ export async function startHttpTarget(options: { mode?: HttpMode; tls?: { cert: 
     hits++;
     times.push(performance.now());
     lastHeaders = req.headers;
-    if (target.mode === "hang") return;
-    const ok = target.mode === "ok";
+    const mode = target.plan.shift() ?? target.mode;
+    if (mode === "hang") return;
+    const ok = mode === "ok";
     res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
     res.end(options.body ?? (ok ? "all good" : "database unreachable"));
   };
@@ -45,6 +48,7 @@ export async function startHttpTarget(options: { mode?: HttpMode; tls?: { cert: 
   const target: HttpTarget = {
     port: (server.address() as AddressInfo).port,
     mode: options.mode ?? "ok",
+    plan: [],
     get hits() {
       return hits;
     },
