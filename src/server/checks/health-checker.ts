@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ServerConfig } from "../../config.js";
@@ -119,6 +120,8 @@ class Checker implements HealthChecker {
     this.#store = o.store;
     this.#log = o.log;
     this.#wallNow = o.wallNow ?? Date.now;
+    // Every probe in flight listens for the checker's close: up to max-concurrent-probes listeners is normal, not a leak.
+    setMaxListeners(0, this.#stop.signal);
     const { limits, timing } = o.config;
     this.#policy = { anyPort: o.config.checkAnyPort === "true", outputBytes: limits.checkOutputBytes };
     const registers = [o.registry];
