@@ -20,6 +20,8 @@ export interface HttpTarget {
   readonly lastHeaders: http.IncomingHttpHeaders | undefined;
   /** performance.now() of each request. */
   readonly times: number[];
+  /** Requests received per path. */
+  readonly paths: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -28,11 +30,13 @@ export async function startHttpTarget(options: { mode?: HttpMode; tls?: { cert: 
   let hits = 0;
   let lastHeaders: http.IncomingHttpHeaders | undefined;
   const times: number[] = [];
+  const paths = new Map<string, number>();
   const sockets = new Set<net.Socket>();
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     hits++;
     times.push(performance.now());
     lastHeaders = req.headers;
+    paths.set(req.url ?? "", (paths.get(req.url ?? "") ?? 0) + 1);
     const mode = target.plan.shift() ?? target.mode;
     if (mode === "hang") return;
     const ok = mode === "ok";
@@ -56,6 +60,7 @@ export async function startHttpTarget(options: { mode?: HttpMode; tls?: { cert: 
       return lastHeaders;
     },
     times,
+    paths,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
