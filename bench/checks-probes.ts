@@ -12,19 +12,16 @@
  * The registry runs as its own `roster serve` process, so its CPU is its
  * own; the target runs in this process.
  */
-import { spawn } from "node:child_process";
 import * as http from "node:http";
 import { loadavg } from "node:os";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RegistryService } from "../gen/roster/v1/registry_pb.js";
 import { durationFromMs } from "../src/core/duration.js";
-import { freePort } from "./servers.ts";
+import { startRoster } from "./servers.ts";
 import { pool, sleep, window } from "./measure.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const checks = Number(process.env.CHECKS ?? 2000);
 const runs = Number(process.env.RUNS ?? 2);
 const intervalMs = 1000;
@@ -40,22 +37,28 @@ async function run(): Promise<Record<string, unknown>> {
   });
   await new Promise<void>((r) => target.listen(0, "127.0.0.1", r));
   const targetPort = (target.address() as AddressInfo).port;
-  const port = await freePort();
-  const profile = process.env.PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.PROFILE_DIR] : [];
-  const child = spawn(process.execPath, [...profile, "--import", "tsx", "src/cli/main.ts", "serve", "--port", String(port), "--log-level", "warn"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
-  const url = `http://127.0.0.1:${port}`;
-  const sessions = new Http2SessionManager(url);
-  const c = createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions }));
-  try {
-    for (let i = 0; ; i++) {
+  const client = (address: string) => {
+    const url = `http://${address}`;
+    const sessions = new Http2SessionManager(url);
+    return { sessions, c: createClient(RegistryService, createGrpcTransport({ baseUrl: url, sessionManager: sessions })) };
+  };
+  const server = await startRoster({
+    store: "memory",
+    ...(process.env.PROFILE_DIR ? { cpuProfDir: process.env.PROFILE_DIR } : {}),
+    probe: async (address) => {
+      const { sessions, c } = client(address);
       try {
         await c.getStatus({});
-        break;
-      } catch (e) {
-        if (i > 200) throw e;
-        await sleep(50);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        sessions.abort();
       }
-    }
+    },
+  });
+  const { sessions, c } = client(server.address);
+  try {
     const check = { kind: { case: "http" as const, value: { path: "/healthz" } }, interval: durationFromMs(intervalMs), timeout: durationFromMs(500) };
     const t0 = performance.now();
     await pool(checks, 32, async (i) => void (await c.register({ service: "bench", id: `i-${i}`, host: "127.0.0.1", port: targetPort, checks: [check] })));
@@ -64,7 +67,7 @@ async function run(): Promise<Record<string, unknown>> {
     await sleep(warmupMs);
     const from = performance.now();
     const first = hits.length;
-    const w = window([child.pid!]);
+    const w = window(server.pids);
     await sleep(measureMs);
     const usage = w.end();
     const to = performance.now();
@@ -95,8 +98,7 @@ async function run(): Promise<Record<string, unknown>> {
     };
   } finally {
     sessions.abort();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await server.stop();
     target.close();
     target.closeAllConnections();
   }

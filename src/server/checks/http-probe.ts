@@ -1,23 +1,17 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { isIP } from "node:net";
+import type { CheckSpec } from "../../core/types.js";
 import { errorText, excerpt, type ProbeResult } from "./probe-result.js";
 
-/** One HTTP probe: where, what to send, what passes. */
-export interface HttpProbeOptions {
+/** One HTTP probe: where, what to send (a check's `http` part), what passes, how long to wait. */
+export type HttpProbeOptions = NonNullable<CheckSpec["http"]> & {
   readonly host: string;
   readonly port: number;
-  readonly path: string;
-  readonly tls: boolean;
-  /** With `tls`, accept any certificate (self-signed ones on internal services). */
-  readonly tlsSkipVerify: boolean;
-  /** Statuses that pass; empty means any 2xx. */
-  readonly expectedStatuses: readonly number[];
-  readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   /** Longest output excerpt, in bytes (check-output-bytes). */
   readonly outputBytes: number;
-}
+};
 
 /**
  * GETs `path` and passes on a 2xx answer (or one of `expectedStatuses`)
