@@ -269,7 +269,19 @@ class Checker implements HealthChecker {
       t.grpcTarget = target;
       t.grpc = this.#grpc.acquire(target, { pingIntervalMs: t.spec.intervalMs, pingTimeoutMs: t.spec.timeoutMs });
     }
-    this.#scheduler.add(t.id, { intervalMs: t.spec.intervalMs, initialDelayMs: t.spec.initialDelayMs });
+    this.#scheduler.add(t.id, { intervalMs: t.spec.intervalMs, initialDelayMs: record !== undefined ? this.#delayLeft(record, t.spec) : 0 });
+  }
+
+  /**
+   * What is left of a check's initial delay. It runs from when the check was
+   * declared (its PENDING state's `since`) and ends with the first verdict: a
+   * check that moved here from another node, or whose instance changed
+   * address, is not held back again.
+   */
+  #delayLeft(record: InstanceRecord, spec: CheckSpec): number {
+    const state = record.health.find((h) => h.name === spec.name);
+    if (state === undefined || state.status !== CheckStatus.PENDING) return 0;
+    return Math.max(0, state.since + spec.initialDelayMs - this.#wallNow());
   }
 
   #disown(t: Tracked): void {
