@@ -335,7 +335,9 @@ class Checker implements HealthChecker {
           t.hysteresis.settle(passed);
           if (outcome === "committed") {
             this.#metrics.flips.inc({ to: passed ? "passing" : "failing" });
-            this.#log.info({ event: "check_flip", check: t.id, status: passed ? "passing" : "failing", output: result.output }, `check ${passed ? "passing" : "failing"}`);
+            // A new check's first PASSING changes no status: only flips to or from FAILING are worth a line by default.
+            const level = prev.status === CheckStatus.PENDING && passed ? "debug" : "info";
+            this.#log[level]({ event: "check_flip", check: t.id, status: passed ? "passing" : "failing", output: result.output }, `check ${passed ? "passing" : "failing"}`);
           }
           return;
         case "conflict":
