@@ -121,6 +121,8 @@ describe("checks: the checker, ownership and protection (SEMANTICS 6.2)", functi
     assert.equal(a.status().owned, n);
     assert.equal(b.status().owned, 0);
     assert.equal(b.status().member, false);
+    assert.equal(b.status().members, 0);
+    assert.equal(a.status().members, 1);
     const moved = new Map(target.paths);
     const t1 = performance.now();
     await until("every check probed again after the move", () => [...target.paths].every(([p, c]) => c > (moved.get(p) ?? 0)), 1_000);

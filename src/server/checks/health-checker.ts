@@ -39,6 +39,8 @@ export interface HealthCheckerStatus {
   readonly owned: number;
   /** True while this node is a live member that may commit results. */
   readonly member: boolean;
+  /** Nodes sharing the checks (1 on the memory store; 0 while this node is not a member): GetStatus's CheckerStatus.members. */
+  readonly members: number;
   /** True while failures are not committed (check protection). */
   readonly protection: boolean;
   readonly probesInFlight: number;
@@ -166,6 +168,7 @@ class Checker implements HealthChecker {
       checks: this.#checks.size,
       owned: this.#owned,
       member: this.#view !== undefined,
+      members: this.#view?.nodes.length ?? 0,
       protection: this.#protection.active,
       probesInFlight: this.#scheduler.inFlight,
       probesWaiting: this.#scheduler.waiting,
