@@ -12,6 +12,7 @@ import {
 } from "../gen/roster/v1/registry_pb.js";
 import { durationFromMs } from "../src/core/duration.js";
 import { startGrpcHealthTarget, startHttpTarget, startTcpTarget, type HttpTarget } from "./helpers/check-targets.js";
+import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { startTestServer, until, type TestServer } from "./helpers/server.js";
 import { collectWatch, type Collected } from "./helpers/watch.js";
 import { clientThrough, frontEnds, frontEndTitles } from "./semantics/target.js";
@@ -33,14 +34,24 @@ function updates(w: Collected): InstanceStatus[] {
   return w.events.filter((e) => e.type === WatchEventType.UPDATED).map((e) => e.instance!.status);
 }
 
-describe("checks on the memory store (SEMANTICS 6.2, 6.3)", function () {
+for (const store of ["memory", "redis"] as const)
+describe(`checks on the ${store} store (SEMANTICS 6.2, 6.3)`, function () {
   this.timeout(30_000);
   let t: TestServer;
+  let redis: TestRedis | undefined;
   let target: HttpTarget;
   before(async () => {
-    t = await startTestServer({ limits: { minCheckIntervalMs: 100, maxChecks: 12 } });
+    const limits = { minCheckIntervalMs: 100, maxChecks: 12 };
+    if (store === "memory") t = await startTestServer({ limits });
+    else {
+      redis = await startRedis();
+      t = await startTestServer({ limits, store: redis.url, redisPrefix: `checks${process.pid}` });
+    }
   });
-  after(() => t.close());
+  after(async () => {
+    await t.close();
+    await redis?.close();
+  });
   beforeEach(async () => (target = await startHttpTarget()));
   afterEach(() => target.close());
 
