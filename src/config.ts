@@ -64,6 +64,10 @@ export interface Limits {
    * per-node share: when nodes die, any one node may end up owning them all.
    */
   readonly maxChecks: number;
+  /** Most health-check probes one node has in flight at once; due probes beyond it wait their turn. */
+  readonly maxConcurrentProbes: number;
+  /** Longest output excerpt of a check result kept on the instance, in bytes. */
+  readonly checkOutputBytes: number;
 }
 
 /** How leases and history behave. */
@@ -104,6 +108,10 @@ export interface Timing {
   readonly checkMemberLeaseMs: number;
   /** How often a node renews its check membership in Redis, in milliseconds; well under the lease, so a slow renewal does not drop a live node. */
   readonly checkMemberRenewMs: number;
+  /** Share (0..1] of a node's checks failing at once above which it stops committing failures (its own network is the likelier cause); 1 disables. */
+  readonly checkProtectionThreshold: number;
+  /** Check protection applies only when the node runs at least this many checks with a result. */
+  readonly checkProtectionMinChecks: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -167,6 +175,8 @@ export const defaultLimits: Limits = {
   maxChecksPerInstance: 4,
   minCheckIntervalMs: 1_000,
   maxChecks: 20_000,
+  maxConcurrentProbes: 256,
+  checkOutputBytes: 256,
 };
 
 /** The timing a server uses unless told otherwise. */
@@ -189,6 +199,8 @@ export const defaultTiming: Timing = {
   xdsStartupHoldMs: 15_000,
   checkMemberLeaseMs: 3_000,
   checkMemberRenewMs: 1_000,
+  checkProtectionThreshold: 0.5,
+  checkProtectionMinChecks: 10,
 };
 
 /** The whole default configuration. */
@@ -272,6 +284,8 @@ const limitHelp: Record<keyof Limits, string> = {
   maxChecksPerInstance: "most active checks one instance may declare",
   minCheckIntervalMs: "shortest interval an active check may ask for (ms)",
   maxChecks: "most active checks in the whole registry",
+  maxConcurrentProbes: "most health-check probes in flight on one node",
+  checkOutputBytes: "longest check output excerpt kept on an instance (bytes)",
 };
 
 const timingHelp: Record<keyof Timing, string> = {
@@ -291,6 +305,8 @@ const timingHelp: Record<keyof Timing, string> = {
   xdsStartupHoldMs: "time after start, or after the store reloaded lost state, during which an empty xDS endpoint set is withheld (ms)",
   checkMemberLeaseMs: "how long one renewal keeps a node in the Redis check membership; its checks move once it lapses (ms)",
   checkMemberRenewMs: "how often a node renews its Redis check membership (ms)",
+  checkProtectionThreshold: "share of a node's checks failing at once above which failures are not committed (1 disables)",
+  checkProtectionMinChecks: "checks with a result needed before check protection applies",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -382,4 +398,6 @@ function validateConfig(c: ServerConfig): void {
   check(t.sweepIntervalMs <= 1000, "sweep-interval-ms", "must be at most 1000 so expiry stays within TTL + 1 s");
   check(t.expiryProtectionThreshold > 0 && t.expiryProtectionThreshold <= 1, "expiry-protection-threshold", "must be in (0, 1]");
   check(Number.isInteger(t.expiryProtectionMinLeases) && t.expiryProtectionMinLeases >= 0, "expiry-protection-min-leases", "must be a whole number");
+  check(t.checkProtectionThreshold > 0 && t.checkProtectionThreshold <= 1, "check-protection-threshold", "must be in (0, 1]");
+  check(Number.isInteger(t.checkProtectionMinChecks) && t.checkProtectionMinChecks >= 0, "check-protection-min-checks", "must be a whole number");
 }

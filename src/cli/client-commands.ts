@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import { clientOptions } from "./client-options.js";
 import type { CliIo } from "./io.js";
-import { collectKeyValue, collectList, parseInteger, parseRevision, parseStatus, parseStrategy, statusNames, strategyNames } from "./parse.js";
+import { checkOptions, collectKeyValue, collectList, parseInteger, parseRevision, parseStatus, parseStrategy, statusNames, strategyNames } from "./parse.js";
 import type { ResolveOptions } from "./query-actions.js";
 import type { RegisterOptions } from "./register-action.js";
 import type { WatchOptions } from "./watch-action.js";
@@ -47,7 +47,7 @@ export function addClientCommands(program: Command, io: CliIo): void {
     .option("--progress", "also print progress markers (always included with --json)")
     .action(async (service: string | undefined, _opts, cmd: Command) => (await import("./watch-action.js")).watch(io, clientOptions<WatchOptions>(cmd), service));
 
-  program
+  const register = program
     .command("register")
     .description("register or update an instance")
     .requiredOption("--service <name>", "service name")
@@ -62,6 +62,7 @@ export function addClientCommands(program: Command, io: CliIo): void {
     .addOption(new Option("--status <status>", `initial status: ${statusNames.join(", ")} (default healthy)`).argParser(parseStatus))
     .option("--keepalive", "keep it registered (heartbeats, reconnects, re-registers) until Ctrl-C, then deregister")
     .action(async (_opts, cmd: Command) => (await import("./register-action.js")).register(io, clientOptions<RegisterOptions>(cmd)));
+  for (const o of checkOptions()) register.addOption(o);
 
   program
     .command("deregister <service> <id>")

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { InstanceStatus, RegisterResponseSchema, type RegisterResponse } from "../../gen/roster/v1/registry_pb.js";
 import { durationFromMs, formatDuration, parseDuration } from "../core/duration.js";
 import type { InstanceRecord, StatusName } from "../core/types.js";
-import { Registrar, type RegistrationSpec } from "../sdk/registrar.js";
+import { checkMessage, Registrar, type CheckDeclaration, type RegistrationSpec } from "../sdk/registrar.js";
 import { instanceToProto } from "../server/convert.js";
 import type { ClientOptions } from "./client-options.js";
 import { grpcCodeName } from "./failure.js";
@@ -24,6 +24,14 @@ export interface RegisterOptions {
   readonly zone?: string;
   readonly status?: StatusName;
   readonly keepalive?: boolean;
+  /** Active checks (--check), and the timing they share; durations as typed. */
+  readonly check?: CheckDeclaration[];
+  readonly checkInterval?: string;
+  readonly checkTimeout?: string;
+  readonly checkFailures?: number;
+  readonly checkSuccesses?: number;
+  readonly checkInitialDelay?: string;
+  readonly checkDeregisterAfter?: string;
 }
 
 /**
@@ -45,7 +53,8 @@ export async function register(io: CliIo, opts: ClientOptions & RegisterOptions)
     metadata: opts.meta ?? {},
     weight: opts.weight ?? 0,
     zone: opts.zone ?? "",
-    ttlMs: ttlOption(opts.ttl),
+    ttlMs: durationOption("--ttl", opts.ttl),
+    checks: checksOption(opts),
   };
   if (opts.keepalive) return keepRegistered(io, opts, spec);
   const res = await withRegistry(opts, io, (registry) =>
@@ -63,6 +72,7 @@ export async function register(io: CliIo, opts: ClientOptions & RegisterOptions)
           weight: spec.weight ?? 0,
           zone: spec.zone ?? "",
           ttl: durationFromMs(spec.ttlMs ?? 0),
+          checks: (spec.checks ?? []).map(checkMessage),
         },
         unary(io),
       ),
@@ -108,14 +118,29 @@ async function keepRegistered(io: CliIo, opts: ClientOptions, spec: Registration
   }
 }
 
-/** --ttl in milliseconds; 0 (no lease) when not given. */
-function ttlOption(value: string | undefined): number {
+/** A duration option in milliseconds; 0 when not given (no lease, or the registry's default). */
+function durationOption(flag: string, value: string | undefined): number {
   if (value === undefined) return 0;
   try {
     return parseDuration(value);
   } catch (e) {
-    throw new UsageError(`option '--ttl <duration>' argument '${value}' is invalid. ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`option '${flag} <duration>' argument '${value}' is invalid. ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Every --check with the shared --check-* timing applied; the timing options alone are a mistake worth saying. */
+function checksOption(opts: RegisterOptions): CheckDeclaration[] {
+  const timing = {
+    intervalMs: durationOption("--check-interval", opts.checkInterval),
+    timeoutMs: durationOption("--check-timeout", opts.checkTimeout),
+    failuresBeforeUnhealthy: opts.checkFailures ?? 0,
+    successesBeforeHealthy: opts.checkSuccesses ?? 0,
+    initialDelayMs: durationOption("--check-initial-delay", opts.checkInitialDelay),
+    deregisterAfterMs: durationOption("--check-deregister-after", opts.checkDeregisterAfter),
+  };
+  const checks = opts.check ?? [];
+  if (checks.length === 0 && Object.values(timing).some((v) => v !== 0)) throw new UsageError("the --check-* options apply to checks: add at least one --check");
+  return checks.map((c) => ({ ...c, ...timing }));
 }
 
 /** The Register answer the Registrar got, in the form a plain `register` prints. */

@@ -1,7 +1,7 @@
 import type { ClientSecurity } from "./client-security.js";
 import { EventEmitter } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { InstanceStatus, RegisterRequestSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
+import { InstanceStatus, RegisterRequestSchema, type HealthCheckSchema, type HeartbeatRequestSchema, type RegisterRequest } from "../../gen/roster/v1/registry_pb.js";
 import { DEFAULT_NAMESPACE, type InstanceKey, type InstanceRecord } from "../core/types.js";
 import { Backoff, type BackoffOptions } from "../core/backoff.js";
 import { delay } from "../core/delay.js";
@@ -36,6 +36,89 @@ export interface RegistrationSpec {
   readonly ttlMs?: number;
   /** Time between beats; default a third of the TTL (10 s without a lease). */
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Active checks the registry runs against the instance (SEMANTICS 6.2),
+   * at most the registry's max-checks-per-instance. With them an instance
+   * can register without a lease (`ttlMs: 0`) and still be marked UNHEALTHY
+   * when it stops answering.
+   */
+  readonly checks?: readonly CheckDeclaration[];
+}
+
+/**
+ * An active check, as a service declares it. Left-out fields take the
+ * registry's defaults: interval 10 s, timeout 5 s (at most the interval), 3
+ * failures in a row before FAILING, 2 successes before PASSING, the
+ * instance's own port, HTTP path "/health".
+ *
+ * @example
+ * { kind: "http", path: "/healthz", intervalMs: 5000 }
+ * { kind: "grpc", service: "echo.v1.Echo" }
+ * { kind: "tcp", deregisterAfterMs: 600_000 }
+ */
+export type CheckDeclaration = CheckTiming &
+  (
+    | {
+        readonly kind: "http";
+        readonly path?: string;
+        /** HTTPS; with `tlsSkipVerify`, any certificate is accepted. */
+        readonly tls?: boolean;
+        readonly tlsSkipVerify?: boolean;
+        /** Statuses that pass instead of any 2xx. */
+        readonly expectedStatuses?: readonly number[];
+        readonly headers?: Readonly<Record<string, string>>;
+      }
+    | { readonly kind: "tcp" }
+    | {
+        readonly kind: "grpc";
+        /** The grpc.health.v1 service name; "" (the default) asks about the server as a whole. */
+        readonly service?: string;
+        readonly tls?: boolean;
+        readonly tlsSkipVerify?: boolean;
+      }
+  );
+
+/** What every kind of check shares. */
+export interface CheckTiming {
+  /** Unique within the instance; default the kind ("http"), with its position when a kind repeats. */
+  readonly name?: string;
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly failuresBeforeUnhealthy?: number;
+  readonly successesBeforeHealthy?: number;
+  /** Wait before the first probe; the registry adds a random part of one interval. */
+  readonly initialDelayMs?: number;
+  /** Remove the instance once the check has been FAILING this long; default never. */
+  readonly deregisterAfterMs?: number;
+  /** The port to probe; default the instance's port (another needs a registry started with check-any-port). */
+  readonly port?: number;
+}
+
+/** A check declaration as the HealthCheck message of a Register request. */
+export function checkMessage(c: CheckDeclaration): MessageInitShape<typeof HealthCheckSchema> {
+  let kind: MessageInitShape<typeof HealthCheckSchema>["kind"];
+  switch (c.kind) {
+    case "http":
+      kind = { case: "http", value: { path: c.path ?? "", tls: c.tls ?? false, tlsSkipVerify: c.tlsSkipVerify ?? false, expectedStatuses: [...(c.expectedStatuses ?? [])], headers: { ...c.headers } } };
+      break;
+    case "grpc":
+      kind = { case: "grpc", value: { service: c.service ?? "", tls: c.tls ?? false, tlsSkipVerify: c.tlsSkipVerify ?? false } };
+      break;
+    case "tcp":
+      kind = { case: "tcp", value: {} };
+      break;
+  }
+  return {
+    name: c.name ?? "",
+    kind,
+    interval: durationFromMs(c.intervalMs ?? 0),
+    timeout: durationFromMs(c.timeoutMs ?? 0),
+    failuresBeforeUnhealthy: c.failuresBeforeUnhealthy ?? 0,
+    successesBeforeHealthy: c.successesBeforeHealthy ?? 0,
+    initialDelay: durationFromMs(c.initialDelayMs ?? 0),
+    deregisterAfter: durationFromMs(c.deregisterAfterMs ?? 0),
+    port: c.port ?? 0,
+  };
 }
 
 /** Options of a Registrar. */
@@ -353,6 +436,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       weight: s.weight ?? 0,
       zone: s.zone ?? "",
       ttl: durationFromMs(ttlMs),
+      checks: (s.checks ?? []).map(checkMessage),
     });
   }
 

@@ -25,6 +25,7 @@ import { registerAdsService, type AdsService } from "./xds/ads-service.js";
 import { version } from "../version.js";
 import { formatHostPort } from "../core/host-port.js";
 import { nodeSecurity } from "./auth/node-security.js";
+import { startHealthChecker, type HealthChecker } from "./checks/health-checker.js";
 
 /** A running registry node. */
 export interface RosterServer {
@@ -67,11 +68,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let hub: WatchHub | undefined;
   let xds: AdsService | undefined;
   let health: NodeHealth | undefined;
+  let checker: HealthChecker | undefined;
   const store = await createStore(config, {
     onResync: (detail) => {
       log.warn({ event: "store_resync" }, detail);
       hub?.resync(detail);
       xds?.resync();
+      checker?.resync();
     },
     onMembership: (detail) => log.warn({ event: "check_membership" }, detail),
     onProtection: (active, detail) => (active ? log.warn({ event: "expiry_protection", active }, detail) : log.info({ event: "expiry_protection", active }, detail)),
@@ -90,6 +93,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   setMaxListeners(0, shutdown.signal);
   const startedAt = Date.now();
   let serving = true;
+  checker = startHealthChecker({ store, config, log, registry: metrics.registry, signal: shutdown.signal });
 
   const handlers = security.guard(registryHandlers({
     store,
@@ -178,6 +182,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       stopMetrics();
       stopLog();
       security.close();
+      await checker.close();
       await store.close();
       log.info({ event: "stopped" }, "stopped");
     })());
