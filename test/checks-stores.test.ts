@@ -61,6 +61,7 @@ describe(`checks on the ${store} store (SEMANTICS 6.2, 6.3)`, function () {
     await until("PASSING", async () => (await instance(t.client, "web", "a"))?.checkResults[0]?.status === CheckStatus.PASSING);
     assert.equal(await statusOf(t.client, "web", "a"), InstanceStatus.HEALTHY);
     assert.deepEqual(updates(w), [InstanceStatus.HEALTHY], "PENDING -> PASSING is one UPDATED that leaves the status alone");
+    assert.deepEqual({ ...(await t.client.getStatus({})).checks, $typeName: undefined }, { $typeName: undefined, owned: 1, members: 1, protection: false }, "GetStatus shows the node's share");
     const before = target.hits;
     target.mode = "fail";
     await until("UNHEALTHY", async () => (await statusOf(t.client, "web", "a")) === InstanceStatus.UNHEALTHY);

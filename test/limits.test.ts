@@ -114,5 +114,6 @@ describe("GetStatus: the limits in force", () => {
     assert.match(stdout, /max-watch-queue:\s+77\n/);
     assert.match(stdout, /ttl:\s+2s to 1m00s\n/);
     assert.match(stdout, /xds:\s+0 clients, 0 services, 0 pushes, 0 NACKs/, "and the node's xDS server");
+    assert.match(stdout, /checks:\s+0 owned by this node, 1 members\n/, "and its share of the active checks");
   });
 });

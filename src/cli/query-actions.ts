@@ -66,6 +66,7 @@ export async function status(io: CliIo, opts: ClientOptions): Promise<void> {
       ["expiry protection", r.expiryProtection ? "ACTIVE (expiry suspended)" : "off"],
       ["stale", r.stale ? "yes (store unreachable, serving the last view)" : "no"],
       ["started at", r.startedAt ? timestampDate(r.startedAt).toISOString() : "-"],
+      ...(r.checks ? ([["checks", `${r.checks.owned} owned by this node, ${r.checks.members} members${r.checks.protection ? ", PROTECTION (failures not committed)" : ""}`]] as [string, string][]) : []),
       ...(r.xds ? ([["xds", `${r.xds.clients} clients, ${r.xds.services} services, ${r.xds.pushes} pushes, ${r.xds.nacks} NACKs${r.xds.holding ? ", holding back empty endpoint sets" : ""}`]] as [string, string][]) : []),
       ...(r.limits ? limitFields(r.limits) : []),
     ]),

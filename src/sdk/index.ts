@@ -4,7 +4,7 @@
  * clients over them.
  */
 export { Registrar, Registration } from "./registrar.js";
-export type { RegistrarEvents, RegistrarOptions, RegistrationEvents, RegistrationSpec, RegistrationState, ReconnectInfo } from "./registrar.js";
+export type { CheckDeclaration, RegistrarEvents, RegistrarOptions, RegistrationEvents, RegistrationSpec, RegistrationState, ReconnectInfo } from "./registrar.js";
 export { drain, drainOnSignal } from "./drain.js";
 export type { DrainOnSignalOptions, DrainOptions, DrainTarget } from "./drain.js";
 export { ServiceCache, defaultWatchIdleTimeoutMs } from "./service-cache.js";

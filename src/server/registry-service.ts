@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import {
+  CheckerStatusSchema,
   DeregisterResponseSchema,
   GetStatusResponseSchema,
   HeartbeatResponseSchema,
@@ -10,6 +11,7 @@ import {
   RegistryService,
   ServiceSummarySchema,
   Strategy,
+  type CheckerStatus,
   type DeregisterRequest,
   type DeregisterResponse,
   type GetStatusRequest,
@@ -36,6 +38,7 @@ import { validateFilter, validateKey, validateNamespace, validatePreferZone, val
 import type { Store } from "../store/store.js";
 import { connectionKey, endCallKey, type CallContext } from "./call-context.js";
 import { instanceToProto, limitsToProto, resolveResponse } from "./convert.js";
+import type { HealthCheckerStatus } from "./checks/health-checker.js";
 import type { StreamLimiter } from "./stream-limiter.js";
 import type { WatchHub } from "./watch-hub.js";
 
@@ -55,6 +58,8 @@ export interface RegistryServiceDeps {
   readonly onBeat?: () => void;
   /** The node's xDS server, for GetStatus; undefined until it is mounted. */
   readonly xdsStatus?: () => XdsStatus | undefined;
+  /** The node's health checker, for GetStatus; undefined before it starts. */
+  readonly checkerStatus?: () => HealthCheckerStatus | undefined;
 }
 
 const strategies: Record<Exclude<Strategy, Strategy.UNSPECIFIED>, PickStrategy> = {
@@ -178,9 +183,14 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
         startedAt: timestampFromMs(deps.startedAt),
         limits: limitsProto,
         xds: deps.xdsStatus?.(),
+        checks: checkerStatus(deps.checkerStatus?.()),
       });
     },
   };
+}
+
+function checkerStatus(s: HealthCheckerStatus | undefined): CheckerStatus | undefined {
+  return s && create(CheckerStatusSchema, { owned: s.owned, members: s.members, protection: s.protection });
 }
 
 /** Registers the handlers on a Connect router (gRPC-Web, Connect, and gRPC the fast path left), mapping every thrown error through `toConnectError`. */

@@ -106,6 +106,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     startedAt,
     onBeat: () => metrics.beat(),
     xdsStatus: () => xds?.status(),
+    checkerStatus: () => checker?.status(),
   }));
   const nodeHealth = (health = new NodeHealth({ stale: () => store.status().stale, services: () => connect.services }));
   const connect = connectHandler({
