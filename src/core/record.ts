@@ -31,6 +31,7 @@ export function instanceRecord(spec: InstanceSpec, s: RecordState): InstanceReco
     registeredAt: s.registeredAt,
     lastHeartbeatAt: s.lastHeartbeatAt,
     load: s.load,
+    owner: s.owner ?? "",
   };
 }
 
@@ -56,5 +57,6 @@ export function recordWith(prev: InstanceRecord, change: Partial<InstanceRecord>
     registeredAt: change.registeredAt ?? prev.registeredAt,
     lastHeartbeatAt: change.lastHeartbeatAt ?? prev.lastHeartbeatAt,
     load: change.load ?? prev.load,
+    owner: change.owner ?? prev.owner,
   };
 }

@@ -89,6 +89,14 @@ export interface InstanceRecord extends InstanceSpec {
   readonly lastHeartbeatAt: number;
   /** The load last reported on a heartbeat. */
   readonly load: number;
+  /**
+   * The principal that first registered the instance: only it (or an admin)
+   * may heartbeat, deregister or re-register it. "" when auth is off, and for
+   * records written before owners existed. Server-side only: the proto
+   * carries no owner, so records built from it (the SDK's) have none; every
+   * store record has it (instanceRecord always sets it).
+   */
+  readonly owner?: string;
 }
 
 /** Why an instance left the registry. */

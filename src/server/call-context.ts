@@ -2,6 +2,7 @@ import type * as http from "node:http";
 import * as http2 from "node:http2";
 import { createContextKey, createContextValues, type ContextValues } from "@connectrpc/connect";
 import { isRosterError } from "../errors.js";
+import type { Caller } from "../store/caller.js";
 
 /** What a handler needs to know about its call, whichever front end (Connect or the gRPC fast path) carries it. */
 export interface CallContext {
@@ -30,6 +31,12 @@ export interface CallContext {
    * through the handler's async generator per event per watcher.
    */
   readonly offer?: (message: object) => boolean;
+  /**
+   * With auth on, who writes an instance of `namespace` on this call (the
+   * principal, and whether it is admin there), for the store's owner check;
+   * absent when auth is off. Set by the guard (guardHandlers).
+   */
+  readonly caller?: (namespace: string) => Caller;
 }
 
 /** The context key under which each Connect request carries its connection (HTTP/2 session or socket). */

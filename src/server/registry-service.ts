@@ -114,13 +114,15 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   }
 
   return {
-    async register(req) {
-      const result = await store.register(validateRegistration(req, limits, deps.checkPolicy));
+    async register(req, call) {
+      const spec = validateRegistration(req, limits, deps.checkPolicy);
+      const result = await store.register(spec, call.caller?.(spec.namespace));
       return create(RegisterResponseSchema, { instance: instanceToProto(result.instance), created: result.created, revision: result.revision });
     },
 
-    async deregister(req) {
-      const change = await store.deregister(validateKey(req, limits));
+    async deregister(req, call) {
+      const key = validateKey(req, limits);
+      const change = await store.deregister(key, call.caller?.(key.namespace));
       return create(DeregisterResponseSchema, { revision: change.revision });
     },
 
@@ -132,7 +134,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
         for await (const req of reqs) {
           key = key === undefined ? validateKey(req, limits) : sameInstance(key, req);
           const status = validateStatus(req.status);
-          await store.heartbeat(key, { ...(status !== undefined ? { status } : {}), ...(req.load !== undefined ? { load: req.load } : {}) });
+          await store.heartbeat(key, { ...(status !== undefined ? { status } : {}), ...(req.load !== undefined ? { load: req.load } : {}) }, call.caller?.(key.namespace));
           deps.onBeat?.();
           beats++;
         }

@@ -10,6 +10,7 @@ export { MemoryStore } from "./memory-store.js";
 export { RedisStore } from "./redis-store.js";
 export type { RedisStoreOptions } from "./redis-store.js";
 export { createStore } from "./create-store.js";
+export type { Caller } from "./caller.js";
 export type { ChangeListener, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 export { RosterError, isRosterError } from "../errors.js";
 export type { RosterErrorKind } from "../errors.js";

@@ -16,6 +16,7 @@ import {
   type StatusName,
 } from "../core/types.js";
 import { instanceRecord, recordWith } from "../core/record.js";
+import { mayWrite, notOwner, ownerOf, type Caller } from "./caller.js";
 import { alignHealth, effectiveStatus, sameChecks, sameHealth, withCheckState } from "../core/health.js";
 import { ExpiryGuard, renewedUntil } from "./expiry-guard.js";
 import { History } from "./history.js";
@@ -105,9 +106,10 @@ export class MemoryStore implements Store {
     this.members = { self: view.nodes[0]!, view: () => view, onChange: () => () => {} };
   }
 
-  async register(spec: InstanceSpec): Promise<RegisterResult> {
+  async register(spec: InstanceSpec, caller?: Caller): Promise<RegisterResult> {
     const key = instanceKeyString(spec);
     const existing = this.#entries.get(key);
+    if (existing !== undefined && !mayWrite(existing.record.owner, caller)) throw notOwner(key);
     const now = Math.floor(this.#clock.wallMs());
     if (existing === undefined) {
       const service = this.#services.get(spec.namespace)?.get(spec.service);
@@ -120,7 +122,7 @@ export class MemoryStore implements Store {
       const revision = this.#revision + 1n;
       const health = alignHealth(spec.checks, noHealth, now);
       const status = effectiveStatus(spec.status, health);
-      const record = instanceRecord(spec, { status, reportedStatus: spec.status, health, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0 });
+      const record = instanceRecord(spec, { status, reportedStatus: spec.status, health, createRevision: revision, modRevision: revision, registeredAt: now, lastHeartbeatAt: now, load: 0, owner: ownerOf(caller) });
       const entry: Entry = { record, deadline: Infinity, queuedAt: undefined };
       this.#entries.set(key, entry);
       this.#serviceMap(spec.namespace, spec.service, true).set(key, entry);
@@ -147,22 +149,25 @@ export class MemoryStore implements Store {
       registeredAt: prev.registeredAt,
       lastHeartbeatAt: now,
       load: prev.load,
+      owner: prev.owner,
     });
     this.#commit({ kind: "put", revision, instance: existing.record, prev });
     return { instance: existing.record, created: false, revision };
   }
 
-  async deregister(key: InstanceKey): Promise<Change> {
+  async deregister(key: InstanceKey, caller?: Caller): Promise<Change> {
     const k = instanceKeyString(key);
     const entry = this.#entries.get(k);
     if (entry === undefined) throw notFound(`instance ${k}`);
+    if (!mayWrite(entry.record.owner, caller)) throw notOwner(k);
     return this.#remove(k, entry, "deregistered");
   }
 
-  async heartbeat(key: InstanceKey, beat: Beat): Promise<void> {
+  async heartbeat(key: InstanceKey, beat: Beat, caller?: Caller): Promise<void> {
     const k = instanceKeyString(key);
     const entry = this.#entries.get(k);
     if (entry === undefined) throw notFound(`instance ${k}`);
+    if (!mayWrite(entry.record.owner, caller)) throw notOwner(k);
     const prev = entry.record;
     if (prev.ttlMs > 0) {
       this.#renew(entry, prev.ttlMs, prev.ttlMs);

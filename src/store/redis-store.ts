@@ -8,7 +8,8 @@ import { ExpiryGuard } from "./expiry-guard.js";
 import { History } from "./history.js";
 import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
 import { ChangeFeed } from "./redis/change-feed.js";
-import { decodeEntry, decodeRecord, declaredChecks, encodeHealth, encodeSpec, revisionOfId } from "./redis/codec.js";
+import { callerToken, decodeEntry, decodeRecord, declaredChecks, encodeHealth, encodeOwner, encodeSpec, revisionOfId } from "./redis/codec.js";
+import { notOwner, ownerOf, type Caller } from "./caller.js";
 import { closeConnections, openConnections, type RedisConnections } from "./redis/connection.js";
 import { redact } from "./redis/store-url.js";
 import { HealthProbe } from "./redis/health-probe.js";
@@ -47,6 +48,8 @@ const CATCH_UP_MS = 2000;
 interface QueuedBeat {
   readonly key: string;
   readonly beat: Beat;
+  /** The caller the script checks against the owner (callerToken). */
+  readonly caller: string;
 }
 
 interface Waiter {
@@ -195,14 +198,15 @@ export class RedisStore implements Store {
     return this.#state;
   }
 
-  async register(spec: InstanceSpec): Promise<RegisterResult> {
+  async register(spec: InstanceSpec, caller?: Caller): Promise<RegisterResult> {
     const key = instanceKeyString(spec);
     const { maxInstancesPerService, maxInstances, maxChecks } = this.options.limits;
-    const r = (await this.#run("rosterRegister", [key, encodeSpec(spec), spec.ttlMs, maxInstancesPerService, maxInstances, this.options.timing.historySize, declaredChecks(spec.checks), maxChecks])) as string[];
+    const r = (await this.#run("rosterRegister", [key, encodeSpec(spec), spec.ttlMs, maxInstancesPerService, maxInstances, this.options.timing.historySize, declaredChecks(spec.checks), maxChecks, callerToken(caller), encodeOwner(ownerOf(caller))])) as string[];
     const code = Number(r[0]);
     if (code === -1) throw limitReached("max-instances-per-service", maxInstancesPerService, `service ${spec.namespace}/${spec.service} is full`);
     if (code === -2) throw limitReached("max-instances", maxInstances);
     if (code === -3) throw limitReached("max-checks", maxChecks, "the registry runs that many checks already");
+    if (code === -4) throw notOwner(key);
     const revision = this.#saw(BigInt(r[1]!));
     const instance = decodeRecord(r[2]!);
     if (code === 0) {
@@ -214,19 +218,20 @@ export class RedisStore implements Store {
     return { instance, created: code === 1, revision };
   }
 
-  async deregister(key: InstanceKey): Promise<Change> {
+  async deregister(key: InstanceKey, caller?: Caller): Promise<Change> {
     const k = instanceKeyString(key);
-    const r = (await this.#run("rosterDeregister", [k, this.options.timing.historySize])) as string[];
+    const r = (await this.#run("rosterDeregister", [k, this.options.timing.historySize, callerToken(caller)])) as string[];
     if (Number(r[0]) === -1) throw notFound(`instance ${k}`);
+    if (Number(r[0]) === -2) throw notOwner(k);
     const change: Change = { kind: "delete", revision: this.#saw(BigInt(r[0]!)), prev: decodeRecord(r[1]!), cause: "deregistered" };
     await this.#applyOwn(change);
     return change;
   }
 
   /** Beats are batched (see BeatBatcher); a node that is not live refuses them at once. */
-  async heartbeat(key: InstanceKey, beat: Beat): Promise<void> {
+  async heartbeat(key: InstanceKey, beat: Beat, caller?: Caller): Promise<void> {
     this.#checkWritable();
-    await this.#beats.add({ key: instanceKeyString(key), beat });
+    await this.#beats.add({ key: instanceKeyString(key), beat, caller: callerToken(caller) });
   }
 
   /**
@@ -410,12 +415,13 @@ export class RedisStore implements Store {
     // Beats that waited out a stall of this node must not hide it from expiry protection: sample first (as the memory store does).
     if (performance.now() - this.#sampledAt >= 2 * this.options.timing.sweepIntervalMs) await this.#sweep().catch(() => {});
     const args: (string | number)[] = [this.options.timing.historySize];
-    for (const { key, beat } of beats) args.push(key, beat.status === undefined ? "" : String(beat.status), beat.load === undefined ? "" : String(beat.load));
+    for (const { key, beat, caller } of beats) args.push(key, beat.status === undefined ? "" : String(beat.status), beat.load === undefined ? "" : String(beat.load), caller);
     const r = (await this.#run("rosterHeartbeat", args)) as string[];
     const now = Number(r[0]);
     return beats.map((b, i): BatchOutcome => {
       const code = r[i + 1]!;
       if (code === "-1") return { kind: "failed", error: notFound(`instance ${b.key}`) };
+      if (code === "-2") return { kind: "failed", error: notOwner(b.key) };
       if (code === "0") {
         this.#mirror.beat(b.key, now, b.beat.load);
         return { kind: "done" };

@@ -1,4 +1,5 @@
 import type { Limits, Timing } from "../config.js";
+import type { Caller } from "./caller.js";
 import type { Beat, Change, CheckState, InstanceKey, InstanceRecord, InstanceSpec, ServiceSummary, Snapshot } from "../core/types.js";
 
 /** The result of a Register. */
@@ -107,12 +108,18 @@ export interface StoreOptions {
 export interface Store {
   /** "memory", "redis"... */
   readonly kind: string;
-  /** Creates or updates an instance. Throws RosterError resource_exhausted at a limit, unavailable without a backend. */
-  register(spec: InstanceSpec): Promise<RegisterResult>;
-  /** Removes an instance at once. Throws RosterError not_found. */
-  deregister(key: InstanceKey): Promise<Change>;
-  /** Renews the lease, and applies a status or load change. Throws RosterError not_found. */
-  heartbeat(key: InstanceKey, beat: Beat): Promise<void>;
+  /**
+   * Creates or updates an instance. Throws RosterError resource_exhausted at a limit, unavailable without a backend.
+   * A new record's owner is `caller`'s principal; an update keeps the owner.
+   * Every write below throws RosterError permission_denied, checked atomically
+   * with the write, when the instance has an owner that `caller` is not and
+   * `caller` is not admin (undefined: auth off, no check; see mayWrite).
+   */
+  register(spec: InstanceSpec, caller?: Caller): Promise<RegisterResult>;
+  /** Removes an instance at once. Throws RosterError not_found, or permission_denied (see register). */
+  deregister(key: InstanceKey, caller?: Caller): Promise<Change>;
+  /** Renews the lease, and applies a status or load change. Throws RosterError not_found, or permission_denied (see register). */
+  heartbeat(key: InstanceKey, beat: Beat, caller?: Caller): Promise<void>;
   /** One instance, if it exists. */
   get(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /** The instances of a service, or of every service of a namespace when `service` is undefined, at one revision. */

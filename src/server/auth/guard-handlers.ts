@@ -6,7 +6,7 @@ import { outcomeOf, type AuditSink } from "./audit-log.js";
 import { permissionDenied, unauthenticated } from "../../errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import { whenCredentialExpires } from "./credential-expiry.js";
-import { allows } from "./policy.js";
+import { allows, isAdmin } from "./policy.js";
 import { requiredRights } from "./required-rights.js";
 import { currentScope } from "./request-scope.js";
 
@@ -46,6 +46,11 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
     }
   }
 
+  /** The call carrying `p` as the writer of its instances, for the store's owner check (CallContext.caller). */
+  function as(call: CallContext, p: Principal): CallContext {
+    return { ...call, caller: (namespace) => ({ principal: p.name, admin: isAdmin(p.roles, namespace) }) };
+  }
+
   /** The call with a signal that also aborts, with UNAUTHENTICATED, when the principal's credential expires. */
   function expiring(call: CallContext, p: Principal): { call: CallContext; dispose: () => void } {
     if (p.expiresAt === undefined) return { call, dispose: () => {} };
@@ -73,19 +78,19 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
       const ns = nsOf(req.namespace);
       const target = `${ns}/${req.service}/${req.id}`;
       const p = await admit("register", ns, req.service, target);
-      return audited(p, "register", target, () => inner.register(req, call));
+      return audited(p, "register", target, () => inner.register(req, as(call, p)));
     },
 
     async deregister(req, call) {
       const ns = nsOf(req.namespace);
       const target = `${ns}/${req.service}/${req.id}`;
       const p = await admit("deregister", ns, req.service, target);
-      return audited(p, "deregister", target, () => inner.deregister(req, call));
+      return audited(p, "deregister", target, () => inner.deregister(req, as(call, p)));
     },
 
     async heartbeat(reqs, call) {
       const principal = await authenticated("heartbeat", "");
-      const { call: c, dispose } = expiring(call, principal);
+      const { call: c, dispose } = expiring(as(call, principal), principal);
       async function* checked(): AsyncIterable<HeartbeatRequest> {
         for await (const req of reqs) {
           if (req.service !== "" || req.id !== "" || req.namespace !== "" || principal.expiresAt !== undefined) {

@@ -83,6 +83,11 @@ function covers(namespace: string, grant: string): boolean {
   return grant === "*" || grant === namespace;
 }
 
+/** True when one of `roles` is admin of `namespace`: it may write any principal's instance there. */
+export function isAdmin(roles: readonly Role[], namespace: string): boolean {
+  return roles.some((r) => r.role === "admin" && covers(namespace, r.namespace));
+}
+
 /**
  * True when one of `roles` grants `right` on `namespace` (and `service`;
  * undefined for a whole-namespace watch). A workload writes only its own

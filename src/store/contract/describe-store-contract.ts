@@ -97,6 +97,65 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await assert.rejects(store.heartbeat({ namespace: "default", service: "echo", id: "nope" }, {}), assertRosterError("not_found"));
     });
 
+    describe("owners (issue 13: an instance remembers the principal that registered it)", () => {
+      const key = { namespace: "default", service: "echo", id: "i-1" };
+      const a = { principal: "spiffe://t/ns/default/svc/echo-a", admin: false };
+      const b = { principal: "spiffe://t/ns/default/svc/echo-b", admin: false };
+      const admin = { principal: "ops", admin: true };
+
+      it("a first register sets the owner; the owner's own writes work and keep it", async () => {
+        await open();
+        const first = await store.register(spec(), a);
+        assert.equal(first.instance.owner, a.principal);
+        await store.heartbeat(key, { status: InstanceStatus.UNHEALTHY, load: 3 }, a);
+        await store.heartbeat(key, { load: 4 }, a);
+        const again = await store.register(spec({ port: 2 }), a);
+        assert.equal(again.instance.owner, a.principal);
+        assert.equal((await store.get(key))?.owner, a.principal);
+        await store.deregister(key, a);
+        assert.equal(await store.get(key), undefined);
+      });
+
+      it("another principal's heartbeat, deregister and re-register are permission_denied and change nothing", async () => {
+        await open();
+        const first = await store.register(spec(), a);
+        const denied = (e: unknown) => e instanceof RosterError && e.kind === "permission_denied" && e.message.includes("default/echo/i-1 belongs to another principal");
+        await assert.rejects(store.heartbeat(key, { status: InstanceStatus.STOPPING }, b), denied);
+        await assert.rejects(store.heartbeat(key, {}, b), denied);
+        await assert.rejects(store.deregister(key, b), denied);
+        await assert.rejects(store.register(spec({ port: 9 }), b), denied);
+        await assert.rejects(store.register(spec(), b), denied);
+        const now = await store.get(key);
+        assert.equal(now?.port, 8080);
+        assert.equal(now?.owner, a.principal);
+        assert.equal(now?.reportedStatus, InstanceStatus.HEALTHY);
+        assert.equal(store.status().revision, first.revision);
+      });
+
+      it("an admin may re-register, heartbeat and deregister another principal's instance; the owner stays", async () => {
+        await open();
+        await store.register(spec(), a);
+        const re = await store.register(spec({ port: 2 }), admin);
+        assert.equal(re.instance.owner, a.principal);
+        await store.heartbeat(key, {}, admin);
+        await store.deregister(key, admin);
+        assert.equal(await store.get(key), undefined);
+      });
+
+      it("without a caller (auth off) there is no owner and no check", async () => {
+        await open();
+        const first = await store.register(spec());
+        assert.equal(first.instance.owner, "");
+        await store.heartbeat(key, {}, b);
+        const re = await store.register(spec({ port: 2 }), b);
+        assert.equal(re.instance.owner, "");
+        await store.register(spec({ id: "i-2" }), a);
+        await store.heartbeat({ ...key, id: "i-2" }, {});
+        await store.deregister({ ...key, id: "i-2" });
+        await store.deregister(key, b);
+      });
+    });
+
     it("a status change on a heartbeat is a change; load alone is not (6.1)", async () => {
       await open();
       const r = await store.register(spec({ ttlMs: 5000 }));

@@ -1,13 +1,17 @@
 import { effectiveStatus, pendingState } from "../../core/health.js";
 import { instanceRecord } from "../../core/record.js";
+import type { Caller } from "../caller.js";
 import { CheckStatus, type Change, type CheckSpec, type CheckState, type InstanceRecord, type InstanceSpec, type InstanceStatus, type RemovalCause } from "../../core/types.js";
 
 /*
  * How an instance is written in Redis: one string per instance,
  *
- *   createRevision,modRevision,registeredAt,lastHeartbeatAt,load,health,status,ttlMs,<json>
+ *   createRevision,modRevision,registeredAt,lastHeartbeatAt,load,health,[~owner,]status,ttlMs,<json>
  *
- * where <json> is `[namespace, service, id, host, port, tags, metadata entries sorted by key, weight, zone, checks]`
+ * where `~owner,` (the URI-encoded principal that registered the instance,
+ * issue 13) is there only when the record has an owner, so records from
+ * before owners read as unowned;
+ * <json> is `[namespace, service, id, host, port, tags, metadata entries sorted by key, weight, zone, checks]`
  * and `health` is the health token (see encodeHealth). The Lua scripts must
  * read and rewrite the fields in front (revisions, beat time, load, health,
  * status, TTL) without a JSON library: Redis's cjson turns `[]` into `{}` and
@@ -18,6 +22,16 @@ import { CheckStatus, type Change, type CheckSpec, type CheckState, type Instanc
  * comparison). `status` is the status the instance reported; the
  * effective one is computed when a record is read (effectiveStatus).
  */
+
+/** How a principal is written in a record and in script arguments: URI-encoded, so it holds no comma. */
+export function encodeOwner(principal: string): string {
+  return encodeURIComponent(principal);
+}
+
+/** The caller a script checks against a record's owner (may_write in scripts.ts): '' when no check applies (auth off, or an admin). */
+export function callerToken(caller: Caller | undefined): string {
+  return caller === undefined || caller.admin ? "" : encodeOwner(caller.principal);
+}
 
 /** The part of a record a client states: compared in Lua to spot a register that changes nothing. */
 export function encodeSpec(spec: InstanceSpec): string {
@@ -75,15 +89,15 @@ function decodeHealth(token: string): Map<string, CheckState> {
   return out;
 }
 
-const recordPattern = /^(\d+),(\d+),(\d+),(\d+),([^,]*),([^,]*),(\d+),(\d+),(.*)$/s;
+const recordPattern = /^(\d+),(\d+),(\d+),(\d+),([^,]*),([^,]*),(?:~([^,]*),)?(\d+),(\d+),(.*)$/s;
 /** A record written before checks existed: no health token, no checks in the JSON. The scripts read it the same way (see unpack_record). */
-const recordPatternWithoutHealth = /^(\d+),(\d+),(\d+),(\d+),([^,]*)(),(\d+),(\d+),(.*)$/s;
+const recordPatternWithoutHealth = /^(\d+),(\d+),(\d+),(\d+),([^,]*)(),()(\d+),(\d+),(.*)$/s;
 
 /** Reads a record as the scripts wrote it. */
 export function decodeRecord(packed: string): InstanceRecord {
   const m = recordPattern.exec(packed) ?? recordPatternWithoutHealth.exec(packed);
   if (m === null) throw new Error(`malformed instance record in Redis: ${packed.slice(0, 80)}`);
-  const [namespace, service, id, host, port, tags, metadata, weight, zone, storedChecks] = JSON.parse(m[9]!) as [
+  const [namespace, service, id, host, port, tags, metadata, weight, zone, storedChecks] = JSON.parse(m[10]!) as [
     string,
     string,
     string,
@@ -98,9 +112,9 @@ export function decodeRecord(packed: string): InstanceRecord {
   const checks = storedChecks ?? [];
   const states = decodeHealth(m[6]!);
   const health = checks.map((c) => states.get(c.name) ?? pendingState(c.name, Number(m[3])));
-  const status = Number(m[7]) as InstanceStatus;
+  const status = Number(m[8]) as InstanceStatus;
   return instanceRecord(
-    { namespace, service, id, host, port, status, tags, metadata: Object.fromEntries(metadata), weight, zone, ttlMs: Number(m[8]), checks },
+    { namespace, service, id, host, port, status, tags, metadata: Object.fromEntries(metadata), weight, zone, ttlMs: Number(m[9]), checks },
     {
       status: effectiveStatus(status, health),
       reportedStatus: status,
@@ -110,6 +124,7 @@ export function decodeRecord(packed: string): InstanceRecord {
       registeredAt: Number(m[3]),
       lastHeartbeatAt: Number(m[4]),
       load: Number(m[5]),
+      owner: decodeURIComponent(m[7] ?? ""),
     },
   );
 }

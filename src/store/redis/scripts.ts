@@ -78,16 +78,24 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- createRevision, modRevision, registeredAt, lastHeartbeatAt, load, health token, spec part (status,ttl,json)
+-- createRevision, modRevision, registeredAt, lastHeartbeatAt, load, health token, spec part (status,ttl,json), owner
+-- (the owner is written '~<URI-encoded principal>,' in front of the spec part, and only when there is one).
 local function unpack_record(v)
   local cr, mr, reg, beat, load, health, spec = string.match(v, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$')
   -- A record written before checks existed has its status where the health token is now (a token is '' or has '=').
-  if string.find(health, '^%d+$') then return cr, mr, reg, beat, load, '', health .. ',' .. spec end
-  return cr, mr, reg, beat, load, health, spec
+  if string.find(health, '^%d+$') then return cr, mr, reg, beat, load, '', health .. ',' .. spec, '' end
+  local owner, rest = string.match(spec, '^~([^,]*),(.*)$')
+  if owner then return cr, mr, reg, beat, load, health, rest, owner end
+  return cr, mr, reg, beat, load, health, spec, ''
 end
-local function pack_record(cr, mr, reg, beat, load, health, spec)
-  return cr .. ',' .. mr .. ',' .. reg .. ',' .. beat .. ',' .. load .. ',' .. health .. ',' .. spec
+local function pack_record(cr, mr, reg, beat, load, health, spec, owner)
+  local o = ''
+  if owner ~= '' then o = '~' .. owner .. ',' end
+  return cr .. ',' .. mr .. ',' .. reg .. ',' .. beat .. ',' .. load .. ',' .. health .. ',' .. o .. spec
 end
+-- The owner rule (mayWrite in caller.ts): \`caller\` is '' when no check applies (auth off, or an admin),
+-- else the caller's URI-encoded principal.
+local function may_write(owner, caller) return caller == '' or owner == '' or owner == caller end
 -- A health token is one 'name=state' entry per declared check, joined by '&'
 -- (see encodeHealth in codec.ts): the URI-encoded name, then the URI-encoded
 -- committed state, or while PENDING the time it became PENDING.
@@ -172,10 +180,12 @@ for i = 3, #ARGV do A[i - 2] = ARGV[i] end
 
 /**
  * register: A key, spec part, ttl, maxInstancesPerService, maxInstances, historySize,
- * the declared check names as a health token without states ('a=&b='), maxChecks.
+ * the declared check names as a health token without states ('a=&b='), maxChecks,
+ * the caller to check (see may_write), the owner of a new record (URI-encoded, '' for none).
  * Returns {0, revision, record} when nothing changed (lease and beat time renewed, no revision),
  * {1, revision, record} when created, {2, revision, record, prev} when updated,
- * {-1} at the per-service limit, {-2} at the registry limit, {-3} at max-checks.
+ * {-1} at the per-service limit, {-2} at the registry limit, {-3} at max-checks,
+ * {-4} when the instance belongs to another principal. An update keeps the owner.
  * A changing re-register keeps the state of every check it still declares.
  */
 const register = `
@@ -183,9 +193,10 @@ local key, spec, ttl, fresh, max_checks = A[1], A[2], tonumber(A[3]), A[7], tonu
 local now = now_ms()
 local old = redis.call('HGET', K_INST, key)
 if old then
-  local cr, mr, reg, _, load, health, oldspec = unpack_record(old)
+  local cr, mr, reg, _, load, health, oldspec, owner = unpack_record(old)
+  if not may_write(owner, A[9]) then return {-4} end
   if oldspec == spec then
-    local rec = pack_record(cr, mr, reg, fmt(now), load, health, spec)
+    local rec = pack_record(cr, mr, reg, fmt(now), load, health, spec, owner)
     redis.call('HSET', K_INST, key, rec)
     set_lease(key, ttl, now)
     return {0, redis.call('GET', K_REV) or '0', rec}
@@ -194,7 +205,7 @@ if old then
   if checks_full(more, max_checks) then return {-3} end
   add_checks(more)
   local rev = redis.call('INCR', K_REV)
-  local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health_merge(health, fresh, now), spec)
+  local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health_merge(health, fresh, now), spec, owner)
   redis.call('HSET', K_INST, key, rec)
   set_lease(key, ttl, now)
   append(A[6], rev, 'kind', 'put', 'instance', rec, 'prev', old)
@@ -206,7 +217,7 @@ if redis.call('HLEN', K_INST) >= tonumber(A[5]) then return {-2} end
 if checks_full(health_count(fresh), max_checks) then return {-3} end
 add_checks(health_count(fresh))
 local rev = redis.call('INCR', K_REV)
-local rec = pack_record(fmt(rev), fmt(rev), fmt(now), fmt(now), '0', health_merge('', fresh, now), spec)
+local rec = pack_record(fmt(rev), fmt(rev), fmt(now), fmt(now), '0', health_merge('', fresh, now), spec, A[10])
 redis.call('HSET', K_INST, key, rec)
 redis.call('HINCRBY', K_COUNTS, svc, 1)
 set_lease(key, ttl, now)
@@ -214,11 +225,12 @@ append(A[6], rev, 'kind', 'put', 'instance', rec)
 return {1, fmt(rev), rec}
 `;
 
-/** deregister: A key, historySize. Returns {revision, prev} or {-1} when unknown. */
+/** deregister: A key, historySize, the caller to check (see may_write). Returns {revision, prev}, {-1} when unknown, {-2} when another principal owns it. */
 const deregister = `
 local key = A[1]
 local old = redis.call('HGET', K_INST, key)
 if not old then return {-1} end
+if not may_write(select(8, unpack_record(old)), A[3]) then return {-2} end
 drop(key, old)
 local rev = redis.call('INCR', K_REV)
 append(A[2], rev, 'kind', 'delete', 'prev', old, 'cause', 'deregistered')
@@ -226,31 +238,35 @@ return {fmt(rev), old}
 `;
 
 /**
- * heartbeat, many beats in one call: A historySize, then (key, status or '', load or '') per beat.
- * Returns {now, r1, r2, ...}: r = '0' renewed, '-1' unknown instance, else the revision of a status change.
+ * heartbeat, many beats in one call: A historySize, then (key, status or '', load or '', caller to check) per beat.
+ * Returns {now, r1, r2, ...}: r = '0' renewed, '-1' unknown instance, '-2' another principal's instance
+ * (nothing written), else the revision of a status change.
  */
 const heartbeat = `
 local now = now_ms()
 local out = {fmt(now)}
-for i = 2, #A, 3 do
-  local key, st, ld = A[i], A[i + 1], A[i + 2]
+for i = 2, #A, 4 do
+  local key, st, ld, who = A[i], A[i + 1], A[i + 2], A[i + 3]
   local old = redis.call('HGET', K_INST, key)
+  local cr, mr, reg, _, load, health, spec, owner
+  if old then cr, mr, reg, _, load, health, spec, owner = unpack_record(old) end
   if not old then
     out[#out + 1] = '-1'
+  elseif not may_write(owner, who) then
+    out[#out + 1] = '-2'
   else
-    local cr, mr, reg, _, load, health, spec = unpack_record(old)
     if ld ~= '' then load = ld end
     local ttl = spec_ttl(spec)
     if ttl > 0 then set_lease(key, ttl, now) end
     local oldst = spec_status(spec)
     if st ~= '' and st ~= oldst then
       local rev = redis.call('INCR', K_REV)
-      local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health, st .. string.sub(spec, #oldst + 1))
+      local rec = pack_record(cr, fmt(rev), reg, fmt(now), load, health, st .. string.sub(spec, #oldst + 1), owner)
       redis.call('HSET', K_INST, key, rec)
       append(A[1], rev, 'kind', 'put', 'instance', rec, 'prev', old)
       out[#out + 1] = fmt(rev)
     else
-      redis.call('HSET', K_INST, key, pack_record(cr, mr, reg, fmt(now), load, health, spec))
+      redis.call('HSET', K_INST, key, pack_record(cr, mr, reg, fmt(now), load, health, spec, owner))
       out[#out + 1] = '0'
     end
   end
@@ -362,7 +378,7 @@ local lease = redis.call('ZSCORE', K_MEMBERS, A[3])
 if redis.call('GET', K_MEMBERS_EPOCH) ~= A[4] or not lease or tonumber(lease) <= now then return {'fenced'} end
 local old = redis.call('HGET', K_INST, key)
 if not old then return {'gone'} end
-local cr, mr, reg, beat, load, health, spec = unpack_record(old)
+local cr, mr, reg, beat, load, health, spec, owner = unpack_record(old)
 if health ~= expected then return {'conflict'} end
 `;
 
@@ -375,7 +391,7 @@ const setCheck = `${checkFence}
 if not health_state(health, A[5]) then return {'gone'} end
 if A[7] == '1' then return {'unchanged'} end
 local rev = redis.call('INCR', K_REV)
-local rec = pack_record(cr, fmt(rev), reg, beat, load, A[6], spec)
+local rec = pack_record(cr, fmt(rev), reg, beat, load, A[6], spec, owner)
 redis.call('HSET', K_INST, key, rec)
 append(A[8], rev, 'kind', 'put', 'instance', rec, 'prev', old)
 return {'committed', fmt(rev), rec, old}
