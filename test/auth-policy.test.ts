@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RegistryService } from "../gen/roster/v1/registry_pb.js";
 import { resolveConfig } from "../src/config.js";
-import { allows, impliedRoles, parsePolicy, type Role } from "../src/server/auth/policy.js";
+import { allows, impliedRoles, isAdmin, parsePolicy, type Role } from "../src/server/auth/policy.js";
 import { requiredRights } from "../src/server/auth/required-rights.js";
 import { parseTokenFile } from "../src/server/auth/token-file.js";
 import { Authenticator, tokenHash } from "../src/server/auth/authenticator.js";
@@ -33,6 +33,13 @@ describe("Auth policy (issue 13)", () => {
     assert.equal(allows(a, "write", "shop", "x"), true);
     assert.equal(allows(a, "write", "bank", "x"), false);
     assert.equal(allows([], "read", "shop", "x"), false);
+  });
+
+  it("only an admin of the namespace (or of *) may write another principal's instance there", () => {
+    assert.equal(isAdmin([{ role: "admin", namespace: "shop" }], "shop"), true);
+    assert.equal(isAdmin([{ role: "admin", namespace: "shop" }], "bank"), false);
+    assert.equal(isAdmin([{ role: "admin", namespace: "*" }], "bank"), true);
+    assert.equal(isAdmin([{ role: "workload", namespace: "shop", service: "cart" }, { role: "reader", namespace: "*" }], "shop"), false);
   });
 
   it("a SPIFFE ID spiffe://TRUST/ns/NS/svc/SVC speaks for workload(NS, SVC); other names for nothing by themselves", () => {

@@ -96,6 +96,7 @@ describe("Rights (issue 13)", function () {
       {
         principals: {
           cart: [{ role: "workload", namespace: "shop", service: "cart" }],
+          "cart-2": [{ role: "workload", namespace: "shop", service: "cart" }],
           reader: [{ role: "reader", namespace: "shop" }],
           admin: [{ role: "admin", namespace: "shop" }],
           "jwt-reader": [{ role: "reader", namespace: "shop" }],
@@ -104,6 +105,7 @@ describe("Rights (issue 13)", function () {
       },
       [
         { token: "tok-cart", principal: "cart" },
+        { token: "tok-cart2", principal: "cart-2" },
         { token: "tok-reader", principal: "reader" },
         { token: "tok-admin", principal: "admin" },
         { token: "tok-old", principal: "admin", expiresAt: "2020-01-01T00:00:00Z" },
@@ -182,6 +184,33 @@ describe("Rights (issue 13)", function () {
     assert.equal((await admin.resolve({ namespace: "shop", service: "billing" })).instances[0]?.host, "10.0.0.9", "the instance is untouched");
   });
 
+  for (const frontEnd of ["gRPC (fast path)", "Connect"]) {
+    it(`hijack: an instance remembers the principal that registered it; another workload of the same service may not heartbeat, deregister or re-register it, an admin may deregister it (${frontEnd})`, async () => {
+      const as = (token: string) => createClient(RegistryService, frontEnds[frontEnd]!(t.url, token, { ca: ca.cert }));
+      const a = as("tok-cart");
+      const b = as("tok-cart2");
+      const key = { namespace: "shop", service: "cart", id: `owned-${frontEnd === "Connect" ? "c" : "g"}` };
+      const beat = (c: Registry, status?: number) =>
+        c.heartbeat((async function* () {
+          yield { ...key, ...(status !== undefined ? { status } : {}) };
+        })());
+      const denied = (e: unknown) => ConnectError.from(e).code === Code.PermissionDenied && ConnectError.from(e).rawMessage.includes("belongs to another principal");
+      await a.register({ ...key, host: "10.0.0.1", port: 80 });
+      await assert.rejects(beat(b), denied);
+      await assert.rejects(beat(b, 4), denied);
+      await assert.rejects(b.deregister(key), denied);
+      await assert.rejects(b.register({ ...key, host: "6.6.6.6", port: 81 }), denied);
+      assert.equal((await beat(a)).beats, 1n, "the owner's own heartbeat works");
+      const now = (await a.resolve({ namespace: "shop", service: "cart" })).instances.find((i) => i.id === key.id);
+      assert.equal(now?.host, "10.0.0.1", "the instance is untouched");
+      await as("tok-admin").deregister(key);
+      assert.equal((await a.resolve({ namespace: "shop", service: "cart", allStatuses: true }).catch(() => ({ instances: [] }))).instances.some((i) => i.id === key.id), false);
+      const lines = fs.readFileSync(auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.ok(lines.some((l) => l.principal === "cart-2" && l.method === "deregister" && l.target === `shop/cart/${key.id}` && l.outcome === "PermissionDenied"), "the refusal is audited");
+      assert.ok(lines.some((l) => l.principal === "cart-2" && l.method === "heartbeat" && l.target === `shop/cart/${key.id}` && l.outcome === "PermissionDenied"), "a refused heartbeat is audited");
+    });
+  }
+
   it("an expired or unknown token is UNAUTHENTICATED, and a revoked one too once the token file changes", async () => {
     for (const token of ["tok-old", "tok-nobody", "not.a.jwt"]) {
       const c = createClient(RegistryService, frontEnds.Connect!(t.url, token, { ca: ca.cert }));
@@ -205,6 +234,8 @@ describe("Rights (issue 13)", function () {
     const c = createClient(RegistryService, frontEnds["gRPC (fast path)"]!(t.url, undefined, { ca: ca.cert, cert: cart.cert, key: cart.key }));
     assert.equal(await attempt(c, "register", targets["own service"]), "allowed");
     assert.equal(await attempt(c, "register", targets["other service"]), "PERMISSION_DENIED");
+    // Its instance is its own (issue 13): it deregisters it, leaving i-1 free for the matrix's workloads.
+    assert.equal(await attempt(c, "deregister", targets["own service"]), "allowed");
     const dash = ca.issue("dash", "dashboard", "DNS:dashboard");
     const d = createClient(RegistryService, frontEnds.Connect!(t.url, undefined, { ca: ca.cert, cert: dash.cert, key: dash.key }));
     assert.equal(await attempt(d, "listServices", targets["own service"]), "allowed");

@@ -3,7 +3,7 @@ import { DEFAULT_NAMESPACE } from "../../core/types.js";
 import type { CallContext } from "../call-context.js";
 import type { RegistryHandlers } from "../registry-service.js";
 import { outcomeOf, type AuditSink } from "./audit-log.js";
-import { permissionDenied, unauthenticated } from "../../errors.js";
+import { isRosterError, permissionDenied, unauthenticated } from "../../errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import { whenCredentialExpires } from "./credential-expiry.js";
 import { allows, isAdmin } from "./policy.js";
@@ -91,8 +91,11 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
     async heartbeat(reqs, call) {
       const principal = await authenticated("heartbeat", "");
       const { call: c, dispose } = expiring(as(call, principal), principal);
+      let target = "";
+      let refused = false;
       async function* checked(): AsyncIterable<HeartbeatRequest> {
         for await (const req of reqs) {
+          if (req.service !== "" || req.id !== "" || req.namespace !== "") target = `${nsOf(req.namespace)}/${req.service}/${req.id}`;
           if (req.service !== "" || req.id !== "" || req.namespace !== "" || principal.expiresAt !== undefined) {
             const ns = nsOf(req.namespace);
             try {
@@ -100,6 +103,7 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
               // Later messages may leave the key empty (the same instance); the handler checks they do not change it.
               if (req.service !== "" || req.id !== "" || req.namespace !== "") check(principal, "heartbeat", ns, req.service);
             } catch (e) {
+              refused = true;
               audit({ principal: principal.name, method: "heartbeat", target: `${ns}/${req.service}/${req.id}`, outcome: outcomeOf(e) });
               throw e;
             }
@@ -109,6 +113,10 @@ export function guardHandlers(inner: RegistryHandlers, auth: Authenticator, audi
       }
       try {
         return await inner.heartbeat(checked(), c);
+      } catch (e) {
+        // The store's owner check (another principal's instance) is a refusal too.
+        if (!refused && isRosterError(e) && e.kind === "permission_denied") audit({ principal: principal.name, method: "heartbeat", target, outcome: outcomeOf(e) });
+        throw e;
       } finally {
         dispose();
       }
