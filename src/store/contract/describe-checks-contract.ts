@@ -104,6 +104,15 @@ export function describeChecksContract(name: string, factory: StoreFactory): voi
       assert.deepEqual((await current(s)).health, [failing]);
     });
 
+    it("6.2 a check commit keeps the instance's owner (issue 13)", async () => {
+      const s = await open();
+      const owner = { principal: "spiffe://t/ns/default/svc/echo", admin: false };
+      const r = await s.register(spec({ checks: [httpCheck("http")] }), owner);
+      assert.equal(await s.setCheckState(spec(), r.instance.health, result("http", CheckStatus.FAILING), fence(s)), "committed");
+      assert.equal((await current(s)).owner, owner.principal);
+      await assert.rejects(s.deregister(spec(), { principal: "other", admin: false }), (e) => e instanceof Error && e.message.includes("belongs to another principal"));
+    });
+
     it("6.2 committing the state a check already has is unchanged: no revision", async () => {
       const s = await open();
       const r = await s.register(spec({ checks: [httpCheck("http")] }));
