@@ -8,6 +8,7 @@ import { decodeRecord } from "../../src/store/redis/codec.js";
 import { redisKeys } from "../../src/store/redis/scripts.js";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
 import { until } from "../helpers/server.js";
+import { killProcess } from "../helpers/kill-process.js";
 
 /** The membership settings of every node (the defaults, written out so the bounds below read them). */
 const LEASE_MS = 3000;
@@ -49,13 +50,7 @@ async function spawnCheckNode(args: { url: string; prefix: string; leaseMs: numb
         waiting.push(r);
         proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
       }),
-    kill: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await exited;
-    },
+    kill: () => killProcess(proc),
   };
 }
 

@@ -5,7 +5,10 @@
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { killProcess } from "./kill-process.js";
 import { until } from "./server.js";
+
+export { killProcess };
 
 /** `key:value` lines (INFO, CLUSTER INFO) as a record. */
 export function infoFields(text: string): Record<string, string> {
@@ -40,15 +43,6 @@ export async function detachReplica(replica: Redis): Promise<void> {
   await replica.config("SET", "masterauth", "not-the-password");
   await replica.call("CLIENT", "KILL", "TYPE", "master");
   await until("the replica's link to go down", async () => (await replicationInfo(replica))["master_link_status"] === "down", 5000);
-}
-
-/** SIGKILLs a process (continuing it first if it was stopped) and waits for it to exit. */
-export async function killProcess(p: ChildProcess | undefined): Promise<void> {
-  if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once("exit", r));
-  p.kill("SIGCONT");
-  p.kill("SIGKILL");
-  await exited;
 }
 
 /** Disconnects the clients, kills every process and removes the harness's directory. */

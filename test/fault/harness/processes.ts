@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort, until } from "../../helpers/server.js";
+import { killProcess } from "../../helpers/kill-process.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -28,13 +29,7 @@ function child(args: string[]): Child {
     output: () => out,
     stop: () => void proc.kill("SIGSTOP"),
     cont: () => void proc.kill("SIGCONT"),
-    kill: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await exited;
-    },
+    kill: () => killProcess(proc),
   };
 }
 
