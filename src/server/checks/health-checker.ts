@@ -212,13 +212,21 @@ class Checker implements HealthChecker {
 
   #apply(c: Change): void {
     if (this.#closed) return;
-    if (c.kind === "delete") this.#forget(instanceKeyString(c.prev));
-    else this.#index(c.instance);
+    // Most instances declare no check: their changes cost the checker nothing (only records with checks are indexed).
+    if (c.kind === "delete") {
+      if (c.prev.checks.length > 0) this.#forget(instanceKeyString(c.prev));
+    } else if (c.instance.checks.length > 0 || (c.prev !== undefined && c.prev.checks.length > 0)) {
+      this.#index(c.instance);
+    }
   }
 
-  /** Takes a record into the index: starts, keeps or stops tracking each of its checks. */
+  /** Takes a record into the index: starts, keeps or stops tracking each of its checks; a record without checks leaves it. */
   #index(r: InstanceRecord): void {
     const k = instanceKeyString(r);
+    if (r.checks.length === 0) {
+      if (this.#records.has(k)) this.#forget(k);
+      return;
+    }
     this.#records.set(k, r);
     const ids = this.#byInstance.get(k) ?? new Set<string>();
     const address = `${r.host}:${r.port}`;
