@@ -20,15 +20,19 @@ export async function replicationInfo(r: Redis): Promise<Record<string, string>>
   return infoFields(await r.info("replication"));
 }
 
-/** Waits until every replica of `primary` has acknowledged its whole replication offset. */
+/**
+ * Waits until every replica of `primary` has acknowledged everything the
+ * primary had written when this was called. The target is fixed at the call:
+ * under steady writes the primary's offset moves on between replica acks
+ * (sent once a second), so "acked the current offset" may never be seen.
+ */
 export async function waitInSync(primary: Redis): Promise<void> {
+  const target = Number((await replicationInfo(primary))["master_repl_offset"]);
   await until(
     "every replica to acknowledge the primary's offset",
     async () => {
-      const i = await replicationInfo(primary);
-      const offset = Number(i["master_repl_offset"]);
-      const replicas = Object.entries(i).filter(([k]) => /^slave\d+$/.test(k));
-      return replicas.length > 0 && replicas.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1]) >= offset);
+      const replicas = Object.entries(await replicationInfo(primary)).filter(([k]) => /^slave\d+$/.test(k));
+      return replicas.length > 0 && replicas.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1]) >= target);
     },
     10_000,
   );
