@@ -16,13 +16,13 @@ export interface Load {
   stop(): Promise<void>;
 }
 
-/** Starts calling `client` in a loop. */
-export function startLoad(client: EchoClient, concurrency = 2): Load {
+/** Starts calling `client` in a loop, each call with a deadline of `deadlineMs`. */
+export function startLoad(client: EchoClient, concurrency = 2, deadlineMs = 1000): Load {
   const samples: LoadSample[] = [];
   let running = true;
   const loops = Array.from({ length: concurrency }, async () => {
     while (running) {
-      const r = await say(client, 1000);
+      const r = await say(client, deadlineMs);
       samples.push({ at: performance.now(), instance: r.instance, error: r.error?.details });
       if (r.error) await new Promise((res) => setTimeout(res, 5));
     }
