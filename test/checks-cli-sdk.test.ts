@@ -54,6 +54,10 @@ describe("checks declared by the CLI and the SDK (SEMANTICS 6.2)", function () {
     assert.equal(http.output, "HTTP 503: database unreachable");
     assert.ok(Date.now() - Date.parse(http.checkedAt) < 10_000, "checkedAt is the time of the probe");
     assert.equal(shown!.checkResults.find((r) => r.name === "tcp")!.status, "CHECK_STATUS_PASSING");
+    // The table says the same in its CHECKS column.
+    const table = await roster(["get", "--registry", t.url, "cli"]);
+    assert.match(table.stdout, /^ID\s+ADDRESS\s+STATUS\s+CHECKS\s/);
+    assert.match(table.stdout, /\na\s+\S+\s+unhealthy\s+http:failing,tcp:passing\s/);
     target.mode = "ok";
     assert.equal((await roster(["deregister", "--registry", t.url, "cli", "a"])).code, 0);
   });

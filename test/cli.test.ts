@@ -57,7 +57,7 @@ describe("roster CLI", () => {
     const get = await roster(["get", ...r, "cart"]);
     assert.equal(get.code, 0, get.stderr);
     assert.match(get.stdout, /^ID\s+ADDRESS\s+STATUS/);
-    assert.match(get.stdout, /cart-1\s+10\.0\.0\.7:8080\s+healthy\s+eu-1\s+5\s+0\s+30s\s+\S+ ago\s+\d+\/\d+\s+api\s+version=1\.2\.0/);
+    assert.match(get.stdout, /cart-1\s+10\.0\.0\.7:8080\s+healthy\s+-\s+eu-1\s+5\s+0\s+30s\s+\S+ ago\s+\d+\/\d+\s+api\s+version=1\.2\.0/);
 
     const pick = await roster(["resolve", ...r, "cart", "--json", "--strategy", "round_robin", "--meta", "version=1.2.0", "--prefer-zone", "eu-1"]);
     assert.equal(pick.code, 0, pick.stderr);

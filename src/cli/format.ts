@@ -1,6 +1,6 @@
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { InstanceStatus, RemovalReason, WatchEventType, type Instance, type ServiceSummary, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
+import { CheckStatus, InstanceStatus, RemovalReason, WatchEventType, type Instance, type ServiceSummary, type WatchResponse } from "../../gen/roster/v1/registry_pb.js";
 import { durationToMs, formatDuration } from "../core/duration.js";
 import { formatHostPort } from "../core/host-port.js";
 
@@ -43,6 +43,13 @@ export function statusLabel(s: InstanceStatus): string {
   return s === InstanceStatus.UNSPECIFIED ? "healthy" : (InstanceStatus[s] ?? String(s)).toLowerCase();
 }
 
+/** Each active check as `name:status` (`http:failing,tcp:passing`), or "-" with none declared. */
+export function checksLabel(i: Pick<Instance, "checks" | "checkResults">): string {
+  if (i.checks.length === 0) return "-";
+  const status = new Map(i.checkResults.map((r) => [r.name, (CheckStatus[r.status] ?? String(r.status)).toLowerCase()]));
+  return i.checks.map((c) => `${c.name}:${status.get(c.name) ?? "pending"}`).join(",");
+}
+
 /** `host:port`, with brackets around an IPv6 host. */
 export function address(i: Pick<Instance, "host" | "port">): string {
   return formatHostPort(i.host, i.port);
@@ -62,11 +69,12 @@ function metadata(m: Readonly<Record<string, string>>): string {
  */
 export function instanceTable(instances: readonly Instance[], now = Date.now()): string {
   return table(
-    ["ID", "ADDRESS", "STATUS", "ZONE", "WEIGHT", "LOAD", "TTL", "HEARTBEAT", "REV (CREATE/MOD)", "TAGS", "METADATA"],
+    ["ID", "ADDRESS", "STATUS", "CHECKS", "ZONE", "WEIGHT", "LOAD", "TTL", "HEARTBEAT", "REV (CREATE/MOD)", "TAGS", "METADATA"],
     instances.map((i) => [
       i.id,
       address(i),
       statusLabel(i.status),
+      checksLabel(i),
       i.zone || "-",
       String(i.weight || 1),
       String(i.load),
