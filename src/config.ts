@@ -112,6 +112,8 @@ export interface Timing {
   readonly checkProtectionThreshold: number;
   /** Check protection applies only when the node runs at least this many checks with a result. */
   readonly checkProtectionMinChecks: number;
+  /** Longest time check protection holds failures back, in milliseconds; past it a mass failure is taken as real and committed. */
+  readonly checkProtectionMaxMs: number;
 }
 
 /** Everything `roster serve` needs. */
@@ -201,6 +203,8 @@ export const defaultTiming: Timing = {
   checkMemberRenewMs: 1_000,
   checkProtectionThreshold: 0.5,
   checkProtectionMinChecks: 10,
+  // As expiry-protection-max-ms: a registry that holds failures back for ever would report dead instances HEALTHY for ever.
+  checkProtectionMaxMs: 120_000,
 };
 
 /** The whole default configuration. */
@@ -307,6 +311,7 @@ const timingHelp: Record<keyof Timing, string> = {
   checkMemberRenewMs: "how often a node renews its Redis check membership (ms)",
   checkProtectionThreshold: "share of a node's checks failing at once above which failures are not committed (1 disables)",
   checkProtectionMinChecks: "checks with a result needed before check protection applies",
+  checkProtectionMaxMs: "longest time check protection holds failures back before they are committed (ms)",
 };
 
 /** Every setting, for the CLI's flags, the environment and the README. */
@@ -388,7 +393,7 @@ function validateConfig(c: ServerConfig): void {
   check(c.limits.maxServiceNameLength <= 253, "max-service-name-length", "SEMANTICS 1.2 allows at most 253");
   check(c.limits.maxInstanceIdLength <= 128, "max-instance-id-length", "SEMANTICS 1.2 allows at most 128");
   const t = c.timing;
-  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs", "credentialReloadIntervalMs"] as const) {
+  for (const k of ["sweepIntervalMs", "watchProgressIntervalMs", "historySize", "expiryProtectionWindowMs", "expiryProtectionMaxMs", "shutdownGraceMs", "keepaliveIntervalMs", "keepaliveTimeoutMs", "redisHealthTimeoutMs", "credentialReloadIntervalMs", "checkProtectionMaxMs"] as const) {
     check(Number.isInteger(t[k]) && t[k] >= 1, kebab(k), "must be a whole number of at least 1");
   }
   check(Number.isInteger(t.xdsPushDelayMs) && t.xdsPushDelayMs >= 0, "xds-push-delay-ms", "must be a whole number");

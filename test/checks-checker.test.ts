@@ -171,6 +171,20 @@ describe("checks: the checker, ownership and protection (SEMANTICS 6.2)", functi
     }
   });
 
+  it("6.2 a mass failure that outlasts check-protection-max-ms is committed: every failing instance goes UNHEALTHY", async () => {
+    const c = resolveConfig({ limits: { minCheckIntervalMs: 100 }, timing: { checkProtectionThreshold: 0.5, checkProtectionMinChecks: 10, checkProtectionMaxMs: 1_000 } });
+    const checker = start(memory, c);
+    for (let i = 0; i < 12; i++) await memory.register(spec({ service: "web", id: `i-${i}`, host: "127.0.0.1", port: target.port, checks: [check(`/i-${i}`)] }));
+    await until("all PASSING", async () => (await memory.list("default", "web")).instances.every((i) => i.health[0]?.status === CheckStatus.PASSING));
+    target.mode = "fail";
+    await until("protection", () => checker.status().protection);
+    const heldAt = performance.now();
+    const unhealthy = async () => (await memory.list("default", "web")).instances.filter((i) => i.status === InstanceStatus.UNHEALTHY).length;
+    await until("all 12 UNHEALTHY", async () => (await unhealthy()) === 12, 5_000);
+    assert.ok(performance.now() - heldAt >= 900, "not before the hold lapsed");
+    assert.equal(checker.status().protection, false);
+  });
+
   it("6.2 a probe only goes to the instance's own port unless check-any-port is on", async () => {
     const other = await startHttpTarget();
     try {

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { CheckProtection } from "../../src/server/checks/check-protection.js";
 
-function protection(threshold = 0.5, minChecks = 10) {
+function protection(threshold = 0.5, minChecks = 10, maxMs = 120_000) {
   let t = 1_000;
   const log: { active: boolean; detail: string }[] = [];
-  const p = new CheckProtection({ threshold, minChecks, now: () => t, onChange: (active, detail) => log.push({ active, detail }) });
+  const p = new CheckProtection({ threshold, minChecks, maxMs, now: () => t, onChange: (active, detail) => log.push({ active, detail }) });
   return { p, log, advance: (ms: number) => (t += ms) };
 }
 
@@ -38,6 +38,37 @@ describe("checks: protection (SEMANTICS 6.2)", () => {
     for (let i = 0; i < 9; i++) p.record(`c${i}`, false);
     assert.equal(p.active, false);
     p.record("c9", false);
+    assert.equal(p.active, true);
+  });
+
+  it("6.2 a hold lasts at most check-protection-max-ms: then the failures are committed, said once, and protection does not start again until the share falls back", () => {
+    const { p, log, advance } = protection(0.5, 10, 10_000);
+    for (let i = 0; i < 20; i++) p.record(`c${i}`, i >= 15);
+    assert.equal(p.active, true);
+    advance(9_999);
+    assert.equal(p.active, true);
+    advance(1);
+    assert.equal(p.active, false, "the hold lapsed");
+    assert.equal(p.since, undefined);
+    assert.match(log[1]!.detail, /lapsed after 10000 ms \(check-protection-max-ms\) with 15 of 20 checks failing/);
+    p.record("c15", false);
+    p.record("c16", false);
+    assert.equal(p.active, false, "still over the threshold: no new hold");
+    assert.equal(log.length, 2);
+    for (let i = 0; i < 10; i++) p.record(`c${i}`, true);
+    assert.equal(p.active, false, "fell back");
+    for (let i = 0; i < 10; i++) p.record(`c${i}`, false);
+    assert.equal(p.active, true, "a new mass failure after the fall-back holds again");
+    assert.equal(log.length, 3);
+  });
+
+  it("a hold that lapses while the share has already fallen back leaves protection ready for the next fault", () => {
+    const { p, advance } = protection(0.5, 10, 10_000);
+    for (let i = 0; i < 20; i++) p.record(`c${i}`, i >= 15);
+    advance(20_000);
+    for (let i = 0; i < 15; i++) p.record(`c${i}`, true);
+    assert.equal(p.active, false);
+    for (let i = 0; i < 15; i++) p.record(`c${i}`, false);
     assert.equal(p.active, true);
   });
 

@@ -4,6 +4,8 @@ export interface CheckProtectionOptions {
   readonly threshold: number;
   /** Protection applies only when at least this many checks have a result. */
   readonly minChecks: number;
+  /** Longest hold, in milliseconds: past it the failures are taken as real and committed, until the share falls back. */
+  readonly maxMs: number;
   /** Epoch milliseconds; injected so tests run on a fake clock. */
   readonly now?: () => number;
   /** Told once when protection starts and once when it ends, with a sentence for the log. */
@@ -18,6 +20,8 @@ export interface CheckProtectionOptions {
  * still commits recoveries) until the share falls back to the threshold.
  * It only counts the latest raw result of each check, before hysteresis, so
  * it sees a network fault a probe interval before any flip would be made.
+ * A hold lasts at most `maxMs`: a mass failure that outlasts it is taken as
+ * real, and protection does not start again until the share has fallen back.
  */
 export class CheckProtection {
   readonly #options: CheckProtectionOptions;
@@ -25,6 +29,8 @@ export class CheckProtection {
   readonly #failing = new Map<string, boolean>();
   #failures = 0;
   #since: number | undefined;
+  /** The hold reached maxMs with the share still over the threshold. */
+  #lapsed = false;
 
   constructor(options: CheckProtectionOptions) {
     this.#options = options;
@@ -33,11 +39,13 @@ export class CheckProtection {
 
   /** True while failures are not committed. */
   get active(): boolean {
+    this.#lapse();
     return this.#since !== undefined;
   }
 
   /** Epoch milliseconds protection started, while active. */
   get since(): number | undefined {
+    this.#lapse();
     return this.#since;
   }
 
@@ -67,7 +75,9 @@ export class CheckProtection {
     const share = n === 0 ? 0 : this.#failures / n;
     const over = threshold < 1 && n >= minChecks && share > threshold;
     const pct = Math.round(share * 100);
-    if (over && this.#since === undefined) {
+    this.#lapse();
+    if (!over) this.#lapsed = false;
+    if (over && this.#since === undefined && !this.#lapsed) {
       this.#since = this.#now();
       this.#options.onChange?.(true, `check protection on: ${this.#failures} of ${n} checks (${pct} %) fail at once, more than ${Math.round(threshold * 100)} %; failures are not committed until the share falls back`);
     } else if (!over && this.#since !== undefined) {
@@ -75,5 +85,14 @@ export class CheckProtection {
       this.#since = undefined;
       this.#options.onChange?.(false, `check protection off after ${heldMs} ms: ${this.#failures} of ${n} checks (${pct} %) fail`);
     }
+  }
+
+  /** Ends a hold that has lasted maxMs: from then on the failures are committed. */
+  #lapse(): void {
+    if (this.#since === undefined || this.#now() - this.#since < this.#options.maxMs) return;
+    const heldMs = this.#now() - this.#since;
+    this.#since = undefined;
+    this.#lapsed = true;
+    this.#options.onChange?.(false, `check protection lapsed after ${heldMs} ms (check-protection-max-ms) with ${this.#failures} of ${this.#failing.size} checks failing: their failures are committed now`);
   }
 }

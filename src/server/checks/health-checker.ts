@@ -140,6 +140,7 @@ class Checker implements HealthChecker {
     this.#protection = new CheckProtection({
       threshold: timing.checkProtectionThreshold,
       minChecks: timing.checkProtectionMinChecks,
+      maxMs: timing.checkProtectionMaxMs,
       onChange: (active, detail) => (active ? this.#log.warn({ event: "check_protection", active }, detail) : this.#log.info({ event: "check_protection", active }, detail)),
     });
     this.#scheduler = new CheckScheduler({
