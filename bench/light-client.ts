@@ -15,12 +15,16 @@ export function framed(body: Uint8Array): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** The light watcher process, with a way to ask it something and wait for its answer. */
-export function lightClient(): { ask<T>(m: LightRequest, until?: (r: Record<string, unknown>) => boolean): Promise<T>; child: ChildProcess } {
-  const child = spawn(process.execPath, ["--import", "tsx", `${here}light-watchers.ts`], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+/**
+ * A watcher process, with a way to ask it something and wait for its answer:
+ * by default the light one; `script` names another client speaking the same
+ * messages (bench/grpcjs-watchers.ts).
+ */
+export function lightClient<R extends object = LightRequest>(script = "light-watchers.ts"): { ask<T>(m: R, until?: (r: Record<string, unknown>) => boolean): Promise<T>; child: ChildProcess } {
+  const child = spawn(process.execPath, ["--import", "tsx", `${here}${script}`], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   return {
     child,
-    ask: <T>(m: LightRequest, until: (r: Record<string, unknown>) => boolean = () => true) =>
+    ask: <T>(m: R, until: (r: Record<string, unknown>) => boolean = () => true) =>
       new Promise<T>((resolve, reject) => {
         const on = (r: Record<string, unknown>) => {
           if (typeof r.error === "string") return reject(new Error(r.error));

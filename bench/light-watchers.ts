@@ -10,6 +10,7 @@
  * answers { ready }, then { first, all } in epoch milliseconds.
  */
 import * as http2 from "node:http2";
+import { epochMs } from "./measure.ts";
 
 /** What the parent asks for. */
 export type LightRequest =
@@ -17,8 +18,6 @@ export type LightRequest =
   | { readonly expect: string }
   | { readonly cpu: true };
 
-/** Epoch milliseconds, comparable across processes on one machine. */
-export const epochMs = (): number => performance.timeOrigin + performance.now();
 
 let marker: Buffer | undefined;
 let seen = 0;

@@ -78,6 +78,9 @@ export async function loopFor(ms: number, concurrency: number, op: () => Promise
   return done;
 }
 
+/** Epoch milliseconds, comparable across processes on one machine. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
 export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }

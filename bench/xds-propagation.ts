@@ -35,8 +35,7 @@ import { Echo, startEcho, type EchoClient } from "../test/helpers/echo-server.js
 import { startLoad } from "../test/helpers/xds-load.js";
 import { rosterProbe } from "./clients.ts";
 import { framed, lightClient } from "./light-client.ts";
-import { epochMs } from "./light-watchers.ts";
-import { percentile, sleep, window } from "./measure.ts";
+import { epochMs, percentile, sleep, window } from "./measure.ts";
 import { snapshotRoster, startRoster, type RunningServer } from "./servers.ts";
 
 const { values: args } = parseArgs({
