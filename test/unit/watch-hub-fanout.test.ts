@@ -52,6 +52,29 @@ describe("WatchHub fan-out: slices, encoded once, written past the generator (SE
     await store.close();
   });
 
+  it("4.3 a fan-out slice also ends after max-fanout-slice-micros, however many watchers max-watchers-per-fanout-slice allows; every watcher still gets every change, in order", async () => {
+    const timed = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 1_000_000, maxFanoutSliceMicros: 1 } });
+    const store = new MemoryStore({ limits: timed.limits, timing: timed.timing });
+    const hub = new WatchHub(store, timed.limits, timed.timing);
+    // Each delivery takes at least 20 µs, so the 1 µs budget is spent by the first look at the clock.
+    const spin = () => {
+      const until = performance.now() + 0.02;
+      while (performance.now() < until);
+      return true;
+    };
+    const ws = Array.from({ length: 100 }, () => open(hub, spin));
+    await turn();
+    const a = await register(store, "a");
+    const first = ws.filter((w) => w.offered.length > 1).length;
+    assert.ok(first > 0 && first <= 32, `one short slice ran before the caller got its answer (${first} of 100)`);
+    const b = await register(store, "b");
+    for (let i = 0; i < 400 && ws.some((w) => w.offered.length < 3); i++) await turn();
+    for (const w of ws) assert.deepEqual(w.offered.slice(1).map((m) => m.revision), [a.revision, b.revision]);
+    await Promise.all(ws.map((w) => w.stop()));
+    hub.close();
+    await store.close();
+  });
+
   it("4.3 a message the transport refuses is queued and yielded; nothing is offered while the transport holds an unwritten message", async () => {
     const store = new MemoryStore({ limits: config.limits, timing: config.timing });
     const hub = new WatchHub(store, config.limits, config.timing);
