@@ -181,7 +181,7 @@ export const defaultLimits: Limits = {
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
   maxStreamBufferBytes: 16 * 1024,
   maxWatchersPerFanoutSlice: 250,
-  maxFanoutSliceMicros: 1_000,
+  maxFanoutSliceMicros: 250,
   maxChecksPerInstance: 4,
   minCheckIntervalMs: 1_000,
   maxChecks: 20_000,

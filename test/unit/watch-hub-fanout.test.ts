@@ -4,7 +4,8 @@ import { resolveConfig } from "../../src/config.js";
 import { WatchHub } from "../../src/server/watch-hub.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 
-const config = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 10 } });
+// A time budget far beyond the test, so the count alone ends a slice.
+const config = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 10, maxFanoutSliceMicros: 10_000_000 } });
 const anyFilter = { tags: [], metadata: {}, zone: "" };
 const turn = () => new Promise((r) => setImmediate(r));
 
