@@ -55,6 +55,13 @@ export interface Limits {
    * Heartbeat arriving during a large fan-out waits one slice, not the burst.
    */
   readonly maxWatchersPerFanoutSlice: number;
+  /**
+   * Longest a fan-out slice runs before the hub lets the event loop through, in
+   * microseconds, whatever max-watchers-per-fanout-slice allows: a slice's cost
+   * depends on the machine and its load, and a call arriving during a fan-out
+   * waits behind the slice under way.
+   */
+  readonly maxFanoutSliceMicros: number;
   /** Most active checks one instance may declare (SEMANTICS 6.2). */
   readonly maxChecksPerInstance: number;
   /** Shortest interval a check may ask for, in milliseconds. */
@@ -174,6 +181,7 @@ export const defaultLimits: Limits = {
   maxBufferedRequestBytesPerConnection: 16 * 1024 * 1024,
   maxStreamBufferBytes: 16 * 1024,
   maxWatchersPerFanoutSlice: 250,
+  maxFanoutSliceMicros: 250,
   maxChecksPerInstance: 4,
   minCheckIntervalMs: 1_000,
   maxChecks: 20_000,
@@ -285,6 +293,7 @@ const limitHelp: Record<keyof Limits, string> = {
   maxBufferedRequestBytesPerConnection: "most bytes of partly received requests held per connection",
   maxStreamBufferBytes: "most response bytes queued on one stream before it counts as full",
   maxWatchersPerFanoutSlice: "most watchers a change is delivered to before other work gets the event loop",
+  maxFanoutSliceMicros: "longest a fan-out slice runs before other work gets the event loop (µs)",
   maxChecksPerInstance: "most active checks one instance may declare",
   minCheckIntervalMs: "shortest interval an active check may ask for (ms)",
   maxChecks: "most active checks in the whole registry",

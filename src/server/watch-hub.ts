@@ -59,6 +59,10 @@ type LazyStart =
 interface Watcher {
   readonly spec: WatchSpec;
   readonly hooks: WatchHooks;
+  /** `hooks.offer`, read once: the fan-out loop calls it for every watcher of every change. */
+  readonly offer: ((message: WatchResponse) => boolean) | undefined;
+  /** The filter has no condition, so every instance of the watched scope matches without testing it. */
+  readonly matchesAll: boolean;
   queue: WatchResponse[];
   /** Goes before index `at` of `queue`. */
   start: LazyStart | undefined;
@@ -104,6 +108,7 @@ export class WatchHub {
   /** Changes not yet delivered to every watcher, oldest first. */
   readonly #fanOuts: FanOut[] = [];
   #fanOutScheduled = false;
+  readonly #fanOutNext = () => this.#fanOut();
   /** Date.now() read once per fan-out slice: progress markers only need it to within a slice. */
   #sliceNow = Date.now();
   #revision: bigint;
@@ -153,6 +158,8 @@ export class WatchHub {
     const w: Watcher = {
       spec,
       hooks,
+      offer: hooks.offer,
+      matchesAll: isEmpty(spec.filter),
       queue: [],
       start: undefined,
       head: 0,
@@ -188,7 +195,7 @@ export class WatchHub {
         const [m, advances] = next;
         // The transport waits for this very call, so a message it takes at once cannot overtake another: a backlog
         // (snapshot, replay, a queue that built up) goes out in one synchronous run until the stream is full.
-        if (!w.hooks.offer?.(m)) {
+        if (!w.offer?.(m)) {
           w.yielding = true;
           yield m;
           w.yielding = false;
@@ -240,7 +247,8 @@ export class WatchHub {
         w.wake();
       }
     }
-    for (const c of w.pending ?? []) this.#deliver(w, c, {});
+    // Pending changes came through the live dispatch, so they are of w's namespace and service.
+    for (const c of w.pending ?? []) this.#deliver(w, c, {}, true);
     w.pending = undefined;
     this.#checkQueue(w);
   }
@@ -288,21 +296,24 @@ export class WatchHub {
   }
 
   /**
-   * Delivers pending changes, oldest first, to at most max-watchers-per-fanout-slice watchers, then lets the event
-   * loop through and goes on: a large fan-out does not hold up the calls that arrive during it. Every watcher still
-   * gets its changes in revision order, since a later change waits for the earlier one to reach everybody.
+   * Delivers pending changes, oldest first, to at most max-watchers-per-fanout-slice watchers and for at most
+   * max-fanout-slice-micros, then lets the event loop through and goes on: a large fan-out does not hold up the calls
+   * that arrive during it. Every watcher still gets its changes in revision order, since a later change waits for the
+   * earlier one to reach everybody.
    */
   #fanOut(): void {
     this.#fanOutScheduled = false;
     this.#sliceNow = Date.now();
     let budget = this.limits.maxWatchersPerFanoutSlice;
+    const until = performance.now() + this.limits.maxFanoutSliceMicros / 1000;
     for (;;) {
       const job = this.#fanOuts[0];
       if (job === undefined) return;
       while (job.next < job.watchers.length) {
-        if (budget-- === 0) {
+        // The clock is read every few watchers only: one delivery costs a few microseconds.
+        if (budget-- === 0 || ((budget & 15) === 0 && performance.now() >= until)) {
           this.#fanOutScheduled = true;
-          setImmediate(() => this.#fanOut());
+          setImmediate(this.#fanOutNext);
           return;
         }
         const w = job.watchers[job.next++]!;
@@ -310,7 +321,7 @@ export class WatchHub {
         if (w.pending !== undefined) {
           w.pending.push(job.change);
           this.#checkQueue(w);
-        } else job.queued += this.#deliver(w, job.change, job.cache);
+        } else job.queued += this.#deliver(w, job.change, job.cache, true);
       }
       this.#fanOuts.shift();
       if (job.queued > 0) this.metrics?.eventsQueued(job.queued);
@@ -326,16 +337,19 @@ export class WatchHub {
     }
     const c = lazy.changes[lazy.next++];
     if (lazy.next >= lazy.changes.length) w.start = undefined;
-    return c === undefined ? undefined : this.#messageFor(w, c, {});
+    return c === undefined ? undefined : this.#messageFor(w, c, {}, false);
   }
 
-  /** Queues what `change` means to `w`, once; returns how many events were queued. */
-  #deliver(w: Watcher, change: Change, cache: MessageCache): number {
+  /**
+   * Queues what `change` means to `w`, once; returns how many events were queued. `scoped`: the change is one of
+   * `w`'s namespace and service already (live dispatch picks watchers by them).
+   */
+  #deliver(w: Watcher, change: Change, cache: MessageCache, scoped: boolean): number {
     if (change.revision <= w.position || w.failure) return 0;
     w.position = change.revision;
-    const m = this.#messageFor(w, change, cache);
+    const m = this.#messageFor(w, change, cache, scoped);
     if (m === undefined) return 0;
-    if (!w.yielding && w.head === w.queue.length && w.start === undefined && w.pending === undefined && w.hooks.offer?.(m)) {
+    if (!w.yielding && w.head === w.queue.length && w.start === undefined && w.pending === undefined && w.offer?.(m)) {
       if (m.revision > w.sent) w.sent = m.revision;
       w.lastSentAt = this.#sliceNow;
       return 1;
@@ -346,16 +360,19 @@ export class WatchHub {
     return 1;
   }
 
-  /** What `change` means to `w`'s view, if anything. */
-  #messageFor(w: Watcher, change: Change, cache: MessageCache): WatchResponse | undefined {
-    const inst = change.kind === "put" ? change.instance : change.prev;
-    // History replay hands every change to every watcher; live dispatch is already scoped by the indexes.
-    if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return undefined;
+  /** What `change` means to `w`'s view, if anything; `scoped` as for `#deliver`. */
+  #messageFor(w: Watcher, change: Change, cache: MessageCache, scoped: boolean): WatchResponse | undefined {
+    if (!scoped) {
+      const inst = change.kind === "put" ? change.instance : change.prev;
+      // History replay hands every change to every watcher; live dispatch is already scoped by the indexes.
+      if (inst.namespace !== w.spec.namespace || (w.spec.service !== undefined && inst.service !== w.spec.service)) return undefined;
+    }
     const f = w.spec.filter;
-    const before = change.prev !== undefined && matches(f, change.prev);
+    const all = w.matchesAll;
+    const before = change.prev !== undefined && (all || matches(f, change.prev));
     let m: WatchResponse | undefined;
     if (change.kind === "put") {
-      const after = matches(f, change.instance);
+      const after = all || matches(f, change.instance);
       if (after) m = message(cache, before ? "updated" : "added", change, change.instance, this.store);
       else if (before) m = message(cache, "unmatched", change, change.prev!, this.store);
     } else if (before) {
@@ -411,6 +428,13 @@ export class WatchHub {
     if (set?.size === 0) index.delete(key);
     this.#all.delete(w);
   }
+}
+
+/** True when the filter has no condition at all. */
+function isEmpty(f: Filter): boolean {
+  if (f.zone !== "" || f.tags.length > 0) return false;
+  for (const _ in f.metadata) return false;
+  return true;
 }
 
 // Records are immutable (a change replaces them), so every watcher whose snapshot holds one shares one

@@ -4,7 +4,8 @@ import { resolveConfig } from "../../src/config.js";
 import { WatchHub } from "../../src/server/watch-hub.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 
-const config = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 10 } });
+// A time budget far beyond the test, so the count alone ends a slice.
+const config = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 10, maxFanoutSliceMicros: 10_000_000 } });
 const anyFilter = { tags: [], metadata: {}, zone: "" };
 const turn = () => new Promise((r) => setImmediate(r));
 
@@ -47,6 +48,29 @@ describe("WatchHub fan-out: slices, encoded once, written past the generator (SE
     for (const w of ws) assert.deepEqual(w.offered.slice(1).map((m) => m.revision), [a.revision, b.revision]);
     // Every watcher that sees a change the same way gets the same message: the transport encodes it once.
     assert.ok(ws.every((w) => w.offered[1] === ws[0]!.offered[1]));
+    await Promise.all(ws.map((w) => w.stop()));
+    hub.close();
+    await store.close();
+  });
+
+  it("4.3 a fan-out slice also ends after max-fanout-slice-micros, however many watchers max-watchers-per-fanout-slice allows; every watcher still gets every change, in order", async () => {
+    const timed = resolveConfig({ limits: { maxWatchersPerFanoutSlice: 1_000_000, maxFanoutSliceMicros: 1 } });
+    const store = new MemoryStore({ limits: timed.limits, timing: timed.timing });
+    const hub = new WatchHub(store, timed.limits, timed.timing);
+    // Each delivery takes at least 20 µs, so the 1 µs budget is spent by the first look at the clock.
+    const spin = () => {
+      const until = performance.now() + 0.02;
+      while (performance.now() < until);
+      return true;
+    };
+    const ws = Array.from({ length: 100 }, () => open(hub, spin));
+    await turn();
+    const a = await register(store, "a");
+    const first = ws.filter((w) => w.offered.length > 1).length;
+    assert.ok(first > 0 && first <= 32, `one short slice ran before the caller got its answer (${first} of 100)`);
+    const b = await register(store, "b");
+    for (let i = 0; i < 400 && ws.some((w) => w.offered.length < 3); i++) await turn();
+    for (const w of ws) assert.deepEqual(w.offered.slice(1).map((m) => m.revision), [a.revision, b.revision]);
     await Promise.all(ws.map((w) => w.stop()));
     hub.close();
     await store.close();

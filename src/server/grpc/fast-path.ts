@@ -21,13 +21,19 @@ interface Route {
 
 // Watch messages are shared by every watcher that sees a change the same way: encode each once.
 const envelopes = new WeakMap<object, Buffer>();
+// A fan-out offers one message to thousands of streams in a row: the last one is looked up without the WeakMap.
+let lastMessage: object | undefined;
+let lastEnvelope: Buffer | undefined;
 
 function envelopeOf(schema: DescMessage, m: object): Buffer {
+  if (m === lastMessage) return lastEnvelope!;
   let e = envelopes.get(m);
   if (e === undefined) {
     e = frame(encodeMessage(schema, m));
     envelopes.set(m, e);
   }
+  lastMessage = m;
+  lastEnvelope = e;
   return e;
 }
 
@@ -95,7 +101,10 @@ export class GrpcFastPath {
     // True while the server-streaming loop below waits for the handler's next message: only then may a message
     // be written past the handler without reordering what it yields.
     let idle = false;
-    const offer = (m: object) => idle && !controller.signal.aborted && reply.offer(envelopeOf(route.output, m));
+    // Read for every watcher of every change: a plain flag, not the signal's getter.
+    let aborted = false;
+    controller.signal.addEventListener("abort", () => (aborted = true), { once: true });
+    const offer = (m: object) => idle && !aborted && reply.offer(envelopeOf(route.output, m));
     const call: CallContext = { signal: controller.signal, connection: stream.session, end, offer };
     this.#calls.add(controller);
     const onClose = () => controller.abort(cancelled("the client cancelled the call"));
