@@ -72,6 +72,7 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     const report = await verdict("sentinel-failover-in-sync", recorders.splice(0), () => truth!.truth, aliveMap("pay", INSTANCES, from, Date.now()), `promotedAfterMs=${promotedMs} writeOutageMs=${outageMs} writes=${n}`);
     assert.ok(passed(report), report.notes.join("\n"));
     assert.equal(report.resets, 0, "nothing was lost, so no watcher may be reset");
+    assert.equal(truth!.truth.eras.length, 1, "the counter's jump on the promoted replica starts from the last revision served");
     assert.equal(new Set(seen).size, 1, "every node ends with the same view");
   });
 
@@ -100,12 +101,10 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     const primary = await set.promoted(old);
     const promotedMs = Date.now() - killedAt;
     await hooks.afterPromotion?.();
-    // The truth goes on with what the new primary holds past the old stream (nothing, if no node reuses a revision)
-    // until some node finds the loss and re-bases; from then on it is a new era.
+    // The truth reads on in the promoted replica's stream; the jump written there starts its new era.
     await truth!.follow(primary);
     await until("some node to find the loss and reload", () => nodes.some((nd) => resyncAt(nd, killedAt) !== undefined), 20_000);
     const rebasedMs = Math.min(...nodes.map((nd) => resyncAt(nd, killedAt) ?? Infinity)) - killedAt;
-    truth!.lost(killedAt, BigInt(replicaRev ?? "0"));
     await sleep(TTL);
     const { outageMs, writes: n } = await writes.stop();
     await quiesce(() => truth!.truth.eras.at(-1)!.changes.length, 1500);
@@ -118,7 +117,8 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
       aliveMap("pay", INSTANCES, from, Date.now()),
       `primaryRev=${primaryRev} replicaRev=${replicaRev} lostChanges=${lostChanges} promotedAfterMs=${promotedMs} firstReloadAfterMs=${rebasedMs} writeOutageMs=${outageMs} writes=${n}`,
     );
-    return { report, lostChanges, seen };
+    assert.equal(truth!.truth.eras.length, 2, "the promoted replica's stream jumps from below what the old primary served");
+    return { report, lostChanges, seen, killedAt };
   }
 
   it("4.2, 7.2 primary SIGKILLed while the replica lags 3 s: every watcher gets RESET, no revision reaches two watchers with different content, 0 false expiries, every node equal to the new primary", async () => {
@@ -129,10 +129,10 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     assert.equal(new Set(seen).size, 1, "every node ends with the same view");
   });
 
-  it("[open: issue 15, 4b] the lagging failover when the node that reaches the new primary first had applied less than the replica: no revision reaches two watchers with different content", async () => {
+  it("7.2 the lagging failover when the node that reaches the new primary first had applied less than the replica: revisions jump above every one served, no revision reaches two watchers with different content, that node's watchers go on without RESET, every other watcher gets RESET", async () => {
     // Node 2 is stopped before the lag starts, so it applied less than the replica holds; after the promotion it
     // runs alone for 3 s (nodes 0 and 1, which applied the lost changes, stay stopped) and writes on the new primary.
-    const { report, lostChanges } = await laggingFailover("sentinel-failover-lagging-slow-node-first", {
+    const { report, lostChanges, seen, killedAt } = await laggingFailover("sentinel-failover-lagging-slow-node-first", {
       beforeLag: async () => nodes[2]!.stop(),
       afterPromotion: async () => {
         nodes[0]!.stop();
@@ -146,5 +146,8 @@ describe("Faults with Redis behind Sentinel (SEMANTICS 4.2, 7.2)", function () {
     assert.ok(lostChanges > 0, "the replica must lag for the row to mean anything");
     assert.equal(report.foreign, 0, "a revision reused with other content reached a watcher");
     assert.ok(passed(report), report.notes.join("\n"));
+    assert.equal(resyncAt(nodes[2]!, killedAt), undefined, "the node that applied less than the replica lost nothing: no reload");
+    assert.equal(report.resets, 8, "the 8 watchers on the nodes that applied the lost changes are reset, the 4 on the slow node are not");
+    assert.equal(new Set(seen).size, 1, "every node ends with the same view");
   });
 });
