@@ -16,7 +16,7 @@ import type { Truth, TruthChange } from "./checker.js";
 export class RedisTruth {
   #redis: Redis;
   readonly #key: string;
-  readonly #eras: { startedAt: number; changes: TruthChange[] }[] = [{ startedAt: 0, changes: [] }];
+  readonly #eras: { startedAt: number; changes: TruthChange[]; keptThrough?: bigint }[] = [{ startedAt: 0, changes: [] }];
   #last = "0-0";
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> = Promise.resolve();
@@ -37,7 +37,7 @@ export class RedisTruth {
       const era = this.#eras[this.#eras.length - 1]!;
       if (c.kind === "jump") {
         const newest = era.changes.at(-1)?.revision ?? 0n;
-        if (c.from < newest) this.#eras.push({ startedAt: Number(fields[fields.indexOf("at") + 1]), changes: era.changes.filter((x) => x.revision <= c.from) });
+        if (c.from < newest) this.#eras.push({ startedAt: Number(fields[fields.indexOf("at") + 1]), changes: era.changes.filter((x) => x.revision <= c.from), keptThrough: c.from });
         continue;
       }
       const rec = c.kind === "put" ? c.instance : c.prev;
