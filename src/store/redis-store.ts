@@ -5,7 +5,7 @@ import { limitReached, notFound, unavailable } from "../errors.js";
 import { sameHealth, withCheckState } from "../core/health.js";
 import { instanceKeyString, type Beat, type Change, type CheckState, type InstanceKey, type InstanceRecord, type InstanceSpec, type Snapshot } from "../core/types.js";
 import { ExpiryGuard } from "./expiry-guard.js";
-import { History } from "./history.js";
+import { follows, History, type RevisionJump } from "./history.js";
 import { BeatBatcher, type BatchOutcome } from "./redis/beat-batcher.js";
 import { ChangeFeed } from "./redis/change-feed.js";
 import { callerToken, decodeEntry, decodeRecord, declaredChecks, encodeHealth, encodeOwner, encodeSpec, revisionOfId } from "./redis/codec.js";
@@ -15,7 +15,7 @@ import { redact } from "./redis/store-url.js";
 import { HealthProbe } from "./redis/health-probe.js";
 import { memberId, RedisMembers } from "./redis/members.js";
 import { RedisMirror } from "./redis/mirror.js";
-import { defineScripts, isLostState, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
+import { defineScripts, isLostState, isRebased, keyList, redisKeys, runScript, type RedisKeys, type SetupScript, type WriteScript } from "./redis/scripts.js";
 import type { ChangeListener, CheckCommit, CheckFence, RegisterResult, ServiceList, Store, StoreOptions, StoreStatus } from "./store.js";
 
 /** Options of a RedisStore: those of every store, the key prefix, and optionally ioredis settings. */
@@ -136,10 +136,18 @@ export class RedisStore implements Store {
       position: () => this.#applied,
       accepting: () => this.#state === "live" || this.#state === "stale",
       generation: () => this.#generation,
-      changes: (changes) => {
-        for (const c of changes) this.#commit(c);
+      changes: (entries) => {
+        for (const e of entries) {
+          if (e.kind === "jump") this.#jump(e);
+          else this.#commit(e);
+        }
       },
-      gap: (next) => this.#lostState(`the change stream goes on at revision ${next}, after this node's ${this.#applied}`),
+      gap: (next, jumpFrom) =>
+        this.#lostState(
+          jumpFrom === undefined
+            ? `the change stream goes on at revision ${next}, after this node's ${this.#applied}`
+            : `the registry moved to another Redis primary, which lacks the changes after revision ${jumpFrom} (this node applied up to ${this.#applied})`,
+        ),
       failed: (detail) => this.#lost(detail),
     });
     this.#probe = new HealthProbe(conn.probe, this.#k.revision, options.timing.redisHealthTimeoutMs, {
@@ -293,10 +301,13 @@ export class RedisStore implements Store {
     try {
       // One entry first: a revision from before the stream's start is answered without reading the whole stream.
       const first = await this.#conn.main.xrange(this.#k.changes, `${revision + 1n}-0`, `${current}-0`, "COUNT", 1);
-      if (first.length === 0 || revisionOfId(first[0]![0]) !== revision + 1n) return "compacted";
+      if (first.length === 0 || follows(decodeEntry(first[0]![0], first[0]![1])) !== revision) return "compacted";
       const entries = await this.#conn.main.xrange(this.#k.changes, `${revision + 1n}-0`, `${current}-0`);
-      if (generation !== this.#generation || entries.length !== Number(current - revision)) return "compacted";
-      return entries.map(([id, fields]) => decodeEntry(id, fields));
+      if (generation !== this.#generation || entries.length === 0 || revisionOfId(entries.at(-1)![0]) !== current) return "compacted";
+      // The same rule as the node's own ring: continuous from `revision`, through jumps, never across a hole.
+      const read = new History(entries.length);
+      for (const [id, fields] of entries) read.push(decodeEntry(id, fields));
+      return read.since(revision, current);
     } catch {
       return "compacted";
     }
@@ -361,6 +372,14 @@ export class RedisStore implements Store {
       this.#settleWaiters();
       return lost;
     }
+  }
+
+  /** The counter jumped from exactly this node's revision (see `rebase` in redis/scripts.ts): nothing was lost, it goes on at the jump's. */
+  #jump(jump: RevisionJump): void {
+    this.#applied = jump.revision;
+    this.#saw(jump.revision);
+    this.#history.push(jump);
+    this.#settleWaiters();
   }
 
   #commit(change: Change): void {
@@ -555,6 +574,7 @@ export class RedisStore implements Store {
       runScript(this.#conn.main, this.#keys, name, [this.#epoch, String(this.#seen), ...args])
         .then(resolve, (e: unknown) => {
           if (isLostState(e)) this.#lostState("Redis does not hold the state this node applied");
+          else if (isRebased(e)) this.#moved(message(e));
           else if (!isReplyError(e)) this.#lost(`Redis did not answer: ${message(e)}`);
           reject(unavailable(`Redis: ${message(e)}`));
         })
@@ -586,6 +606,16 @@ export class RedisStore implements Store {
 
   #isStale(): boolean {
     return this.#state === "stale" || this.#state === "reloading";
+  }
+
+  /**
+   * This node's write re-based the history on a new primary: like a node back
+   * from an outage, it refuses writes until it has caught up past the jump,
+   * where its feed finds whether it lost anything (see #recover).
+   */
+  #moved(detail: string): void {
+    this.#lost(detail);
+    void this.#recover();
   }
 
   /** Redis is unreachable or stalled: refuse writes from now on and answer those waiting. */

@@ -108,7 +108,7 @@ describe("fault checker (the fault suite's judge of SEMANTICS 2.6, 4.2, 4.3)", (
   describe("across a failover to a lagging replica (the new era keeps a prefix of the old)", () => {
     // Era 0: revisions 1-4; the replica had 1-2; after the loss the counter jumps (to 1000) and history goes on.
     const old = [put(1, "a"), put(2, "b"), put(3, "c"), del(4, "a", "deregistered")];
-    const failover = { eras: [{ startedAt: 0, changes: old }, { startedAt: 100, changes: [...old.slice(0, 2), put(1001, "d", 150)] }] };
+    const failover = { eras: [{ startedAt: 0, changes: old }, { startedAt: 100, changes: [...old.slice(0, 2), put(1001, "d", 150)], keptThrough: 2n }] };
 
     it("4.2 a watcher that held revisions 3-4 and is RESET into the kept prefix plus new changes passes", () => {
       const items = [
@@ -129,6 +129,26 @@ describe("fault checker (the fault suite's judge of SEMANTICS 2.6, 4.2, 4.3)", (
       assert.equal(r.foreign, 1, "1001 is not a change of the era the watcher followed");
       assert.equal(r.missedResets, 1);
       assert.equal(r.finalMismatch, 1);
+    });
+
+    it("7.2 a watcher that saw only the kept prefix goes on into the new era without RESET and passes", () => {
+      const items = [open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), ev("ADDED", 2, "b"), ev("ADDED", 1001, "d", 150)];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["d", 1001]])], failover);
+      assert.ok(passed(r), r.notes.join("; "));
+      assert.equal(r.resets, 0);
+    });
+
+    it("7.2 a watcher that saw a lost revision cannot go on into the new era, even after a PROGRESS past it", () => {
+      const items = [open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), ev("ADDED", 2, "b"), marker("PROGRESS", 3, 90), ev("ADDED", 1001, "d", 150)];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["d", 1001]])], failover);
+      assert.equal(r.foreign, 1, "the watcher was told of revision 3, which the new era does not hold");
+      assert.equal(r.missedResets, 1);
+    });
+
+    it("7.2 a watcher reset before the failover and going on into the new era is not a missed reset", () => {
+      const items = [open(0), marker("SNAPSHOT_COMPLETE", 0), ev("ADDED", 1, "a"), marker("RESET", 1, 50), snapAdd(1, "a", 50), marker("SNAPSHOT_COMPLETE", 1, 50), ev("ADDED", 2, "b", 60), ev("ADDED", 1001, "d", 150)];
+      const r = check([watcher(items, [["a", 1], ["b", 2], ["d", 1001]])], failover);
+      assert.ok(passed(r), r.notes.join("; "));
     });
 
     it("4.2 a revision reused with other content after the loss is foreign to both eras", () => {

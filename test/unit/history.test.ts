@@ -53,4 +53,44 @@ describe("History", () => {
     assert.deepEqual(h.since(15n, 15n), []);
     assert.equal(new History(3).since(1n, 5n), "compacted");
   });
+
+  const del = (r: bigint) => ({ kind: "delete" as const, revision: r, prev: spec("x") as never, cause: "deregistered" as const });
+  const jump = (from: bigint, to: bigint) => ({ kind: "jump" as const, from, revision: to });
+
+  it("4.2 a jump of the counter loses nothing: a revision at its start goes on after it, without the jump", () => {
+    const h = new History(8);
+    for (const e of [del(11n), del(12n), jump(12n, 1000n), del(1001n), del(1002n)]) h.push(e);
+    assert.deepEqual((h.since(11n, 1002n) as { revision: bigint }[]).map((c) => c.revision), [12n, 1001n, 1002n]);
+    assert.deepEqual((h.since(12n, 1002n) as { revision: bigint }[]).map((c) => c.revision), [1001n, 1002n]);
+    assert.deepEqual((h.since(1000n, 1002n) as { revision: bigint }[]).map((c) => c.revision), [1001n, 1002n]);
+    assert.deepEqual(h.since(1002n, 1002n), []);
+  });
+
+  it("4.2 a revision inside a jump was served by no history this node holds (a lost change's): compacted", () => {
+    const h = new History(8);
+    for (const e of [del(11n), del(12n), jump(12n, 1000n), del(1001n)]) h.push(e);
+    for (const r of [13n, 500n, 999n]) assert.equal(h.since(r, 1001n), "compacted", `from ${r}`);
+    assert.equal(h.since(9n, 1001n), "compacted");
+  });
+
+  it("4.2 an entry that does not follow on from the newest starts the history over from it", () => {
+    const h = new History(8);
+    for (const e of [del(11n), del(12n), del(20n), del(21n)]) h.push(e);
+    assert.equal(h.since(12n, 21n), "compacted");
+    assert.deepEqual((h.since(19n, 21n) as { revision: bigint }[]).map((c) => c.revision), [20n, 21n]);
+    const j = new History(8);
+    for (const e of [del(11n), jump(5n, 100n)]) j.push(e);
+    assert.equal(j.since(11n, 100n), "compacted", "a jump from another revision than the newest is not continuous with it");
+  });
+
+  it("4.2 a ring that wrapped keeps answering by revision across a jump", () => {
+    const kept = new History(3);
+    for (const e of [del(1n), del(2n), jump(2n, 50n), del(51n), del(52n)]) kept.push(e);
+    assert.deepEqual((kept.since(2n, 52n) as { revision: bigint }[]).map((c) => c.revision), [51n, 52n], "the jump is still held, so 2 goes on");
+    const h = new History(2);
+    for (const e of [del(1n), del(2n), jump(2n, 50n), del(51n), del(52n)]) h.push(e);
+    assert.equal(h.since(2n, 52n), "compacted", "the jump left the ring, so 2 is older than the history");
+    assert.deepEqual((h.since(50n, 52n) as { revision: bigint }[]).map((c) => c.revision), [51n, 52n]);
+    assert.deepEqual((h.since(51n, 52n) as { revision: bigint }[]).map((c) => c.revision), [52n]);
+  });
 });

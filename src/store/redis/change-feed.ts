@@ -1,6 +1,6 @@
 import { Backoff } from "../../core/backoff.js";
 import { delay } from "../../core/delay.js";
-import type { Change } from "../../core/types.js";
+import { follows, type HistoryEntry } from "../history.js";
 import { decodeEntry, revisionOfId } from "./codec.js";
 import type { RedisClient } from "./connection.js";
 
@@ -17,19 +17,31 @@ export interface ChangeFeedEvents {
   accepting(): boolean;
   /** Changes whenever the owner reloads: entries read before a reload belong to a view that is gone. */
   generation(): number;
-  /** The changes after `position()`, consecutive, oldest first. */
-  changes(changes: Change[]): void;
-  /** The stream jumps from `position()` to `next`: entries between were trimmed or lost; only a reload continues. */
-  gap(next: bigint): void;
+  /**
+   * The entries after `position()`, oldest first, each following on from the
+   * one before (see `follows`): changes, and jumps of the counter from
+   * exactly the owner's revision, which lose it nothing.
+   */
+  changes(entries: HistoryEntry[]): void;
+  /**
+   * The stream does not go on from `position()`: its next entry is `next`, and
+   * entries between were trimmed or lost; or (with `jumpFrom`, below the
+   * owner's revision) the history jumps from that revision, so what the owner
+   * applied after it is gone. Only a reload continues.
+   */
+  gap(next: bigint, jumpFrom?: bigint): void;
   /** A read failed (the connection dropped): the owner decides whether the node is stale. */
   failed(detail: string): void;
 }
 
 /**
  * The one reader of the change stream on a node. It reads with a blocking
- * XREAD on its own connection from the owner's position, checks that
- * revisions follow on one by one, and hands them over; it never decides what
- * a gap means, it reports it.
+ * XREAD on its own connection from the owner's position, checks that each
+ * entry follows on from the last (the next revision, or a jump from exactly
+ * the last), and hands them over; it never decides what a gap means, it
+ * reports it. XREAD answers the entries with an id above the position, so
+ * a node whose last entry is gone (a promoted replica never had it) reads
+ * on from the first entry after it: there the jump says what was lost.
  */
 export class ChangeFeed {
   readonly #conn: RedisClient;
@@ -83,18 +95,19 @@ export class ChangeFeed {
 
   /** Hands over the entries after the owner's position now (its own writes may have moved it while the read was out). */
   #deliver(entries: readonly [string, string[]][]): void {
-    const out: Change[] = [];
+    const out: HistoryEntry[] = [];
     let last = this.#events.position();
     for (const [id, fields] of entries) {
-      const revision = revisionOfId(id);
-      if (revision <= last) continue;
-      if (revision !== last + 1n) {
+      if (revisionOfId(id) <= last) continue;
+      const entry = decodeEntry(id, fields);
+      if (follows(entry) !== last) {
         if (out.length > 0) this.#events.changes(out);
-        this.#events.gap(revision);
+        if (entry.kind === "jump" && entry.from < last) this.#events.gap(entry.revision, entry.from);
+        else this.#events.gap(entry.revision);
         return;
       }
-      out.push(decodeEntry(id, fields));
-      last = revision;
+      out.push(entry);
+      last = entry.revision;
     }
     if (out.length > 0) this.#events.changes(out);
   }

@@ -1,7 +1,8 @@
 import { effectiveStatus, pendingState } from "../../core/health.js";
 import { instanceRecord } from "../../core/record.js";
 import type { Caller } from "../caller.js";
-import { CheckStatus, type Change, type CheckSpec, type CheckState, type InstanceRecord, type InstanceSpec, type InstanceStatus, type RemovalCause } from "../../core/types.js";
+import type { HistoryEntry } from "../history.js";
+import { CheckStatus, type CheckSpec, type CheckState, type InstanceRecord, type InstanceSpec, type InstanceStatus, type RemovalCause } from "../../core/types.js";
 
 /*
  * How an instance is written in Redis: one string per instance,
@@ -135,15 +136,19 @@ export function revisionOfId(id: string): bigint {
 }
 
 /**
- * Reads one stream entry (`[id, [field, value, ...]]`) into a Change. Fields:
- * `kind` put|delete, `instance` (put), `prev` (update and delete), `cause` (delete).
+ * Reads one stream entry (`[id, [field, value, ...]]`) into a Change or a
+ * RevisionJump. Fields: `kind` put|delete|jump, `instance` (put), `prev`
+ * (update and delete), `cause` (delete); a jump has `from` (the revision the
+ * history jumps from to the entry's own) and `at` (Redis-clock ms it was written).
  */
-export function decodeEntry(id: string, fields: readonly string[]): Change {
+export function decodeEntry(id: string, fields: readonly string[]): HistoryEntry {
   const f = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
   const revision = revisionOfId(id);
+  const kind = f.get("kind");
+  if (kind === "jump") return { kind: "jump", revision, from: BigInt(f.get("from")!) };
   const prev = f.get("prev");
-  if (f.get("kind") === "delete") {
+  if (kind === "delete") {
     return { kind: "delete", revision, prev: decodeRecord(prev!), cause: f.get("cause") as RemovalCause };
   }
   const instance = decodeRecord(f.get("instance")!);

@@ -44,6 +44,12 @@ export interface RedisKeys {
    * ownership from (see `setCheck`).
    */
   readonly membersEpoch: string;
+  /**
+   * String: the replication id (`master_replid`) of the primary the history
+   * was last written on. A promoted replica, or a restarted server, has
+   * another one, and may lack changes some node served: see `rebase`.
+   */
+  readonly replid: string;
 }
 
 /** The keys of the registry stored under `prefix`. */
@@ -60,19 +66,20 @@ export function redisKeys(prefix: string): RedisKeys {
     expiry: `${tag}:expiry`,
     members: `${tag}:members`,
     membersEpoch: `${tag}:members-epoch`,
+    replid: `${tag}:replid`,
   };
 }
 
 /** Every script takes the same keys, in this order, so one helper passes them. */
 export function keyList(k: RedisKeys): string[] {
-  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.renewed, k.epoch, k.expiry, k.members, k.membersEpoch];
+  return [k.revision, k.instances, k.leases, k.changes, k.counts, k.renewed, k.epoch, k.expiry, k.members, k.membersEpoch, k.replid];
 }
 
 // Shared by every script. The clock is Redis's own TIME, so deadlines written
 // by different nodes compare correctly whatever their local clocks say.
 const prelude = `
 local K_REV, K_INST, K_LEASES, K_CHANGES, K_COUNTS, K_RENEWED, K_EPOCH, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_MEMBERS, K_MEMBERS_EPOCH = KEYS[9], KEYS[10]
+local K_MEMBERS, K_MEMBERS_EPOCH, K_REPLID = KEYS[9], KEYS[10], KEYS[11]
 local function fmt(n) return string.format('%.0f', n) end
 local function now_ms()
   local t = redis.call('TIME')
@@ -157,10 +164,40 @@ end
 local function append(history, rev, ...)
   redis.call('XADD', K_CHANGES, 'MAXLEN', history, fmt(rev) .. '-0', ...)
 end
+-- The identity of the primary this script runs on: a promoted replica gets a new one, and so may a restarted server.
+local function primary_id()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+end
+-- When the history was last written on another primary, that primary may have
+-- served changes this one never received (a failover to a replica that lagged),
+-- and a node that applied less than this primary holds would see nothing wrong
+-- and hand their revisions out again. So the counter jumps from its revision M
+-- to N = max(M + 1, Redis ms x 1000), above every revision any node served (as
+-- long as the registry averaged under a million changes a second), and a jump
+-- entry at N says so: a node at exactly M goes on at N, losing nothing; a node
+-- above M applied changes that are gone and reloads (ChangeFeed). An absent key
+-- is data written before this key existed: adopted, not a jump, which nodes of
+-- that version could not read. The jump is not trimmed: the next append trims
+-- with it. Returns M and N, or nothing when the primary is the same.
+local function rebase()
+  local id = primary_id()
+  local known = redis.call('GET', K_REPLID)
+  if known == id then return nil end
+  redis.call('SET', K_REPLID, id)
+  if not known then return nil end
+  local from = tonumber(redis.call('GET', K_REV) or '0')
+  local now = now_ms()
+  local to = math.max(from + 1, now * 1000)
+  redis.call('SET', K_REV, fmt(to))
+  redis.call('XADD', K_CHANGES, fmt(to) .. '-0', 'kind', 'jump', 'from', fmt(from), 'at', fmt(now))
+  return from, to
+end
 `;
 
 /** What a guarded script answers when the node's view is not of this Redis state: the node must reload. */
 export const LOST_STATE = "ROSTERLOST";
+/** What a guarded script answers when it re-based the history (see `rebase`) instead of doing its own write: the node reads the jump first. */
+export const REBASED = "ROSTERREBASED";
 
 /*
  * Every script but hello and snapshot starts with this guard. ARGV[1] is the
@@ -169,8 +206,14 @@ export const LOST_STATE = "ROSTERLOST";
  * not Redis's, or that applied revisions beyond Redis's counter (Redis lost
  * its latest writes: a restart from an older snapshot, a lagging replica
  * promoted), must not write on top: revisions would repeat with other content.
+ * First of all, a script that finds the history on another primary re-bases
+ * it and refuses (REBASED): the node must read the jump before it writes.
  */
 const guard = `
+local jumped_from, jumped_to = rebase()
+if jumped_from then
+  return redis.error_reply('${REBASED} the registry moved to another Redis primary: revisions jump from ' .. fmt(jumped_from) .. ' to ' .. fmt(jumped_to))
+end
 if redis.call('GET', K_EPOCH) ~= ARGV[1] or tonumber(redis.call('GET', K_REV) or '0') < tonumber(ARGV[2]) then
   return redis.error_reply('${LOST_STATE} the registry state in Redis is not the one this node applied')
 end
@@ -416,13 +459,17 @@ return {'committed', fmt(rev), old}
  * never go backwards:
  * - no epoch: Redis holds no registry (new, or restarted empty);
  * - another epoch than the node's: some node re-based since it last looked;
- * - a counter below what the node has seen: Redis lost its latest writes.
- * When the counter must move (no epoch, or below the node's revision), it is
- * set to max(counter, seen + 1, Redis ms x 1000), the stream is dropped and a
- * fresh epoch written, all at once, so every other node sees the new epoch
- * (SEMANTICS 4.2 and 7.2). The clock floor puts the counter above any
- * revision served before by any node (as long as the registry averaged under
- * a million changes a second), not only above what this node saw.
+ * - another primary than the history was written on (see `rebase`): the
+ *   counter jumps, and the node lost state if it saw a revision above the one
+ *   jumped from; other nodes learn it from the jump entry in the stream;
+ * - a counter below what the node has seen on the same primary: Redis lost
+ *   its latest writes (a rollback).
+ * With no epoch, or after a rollback, the counter is set to max(counter,
+ * seen + 1, Redis ms x 1000), the stream is dropped and a fresh epoch
+ * written, all at once, so every other node sees the new epoch (SEMANTICS 4.2
+ * and 7.2). The clock floor puts the counter above any revision served before
+ * by any node (as long as the registry averaged under a million changes a
+ * second), not only above what this node saw.
  * Sets the shared grace start to now (no client could renew through a node
  * that was away). Returns {epoch, revision, now, lost 0/1}.
  */
@@ -430,15 +477,20 @@ const hello = `
 local known, seen, fresh = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
 local epoch = redis.call('GET', K_EPOCH)
-local rev = tonumber(redis.call('GET', K_REV) or '0')
 local lost = 0
 if known ~= '' and known ~= epoch then lost = 1 end
+if epoch then
+  local jumped_from = rebase()
+  if jumped_from and jumped_from < seen then lost = 1 end
+end
+local rev = tonumber(redis.call('GET', K_REV) or '0')
 if not epoch or rev < seen then
   if rev < seen then lost = 1 end
   rev = math.max(rev, seen + 1, now * 1000)
   epoch = fresh
   redis.call('SET', K_REV, fmt(rev))
   redis.call('SET', K_EPOCH, epoch)
+  redis.call('SET', K_REPLID, primary_id())
   redis.call('DEL', K_CHANGES)
 end
 redis.call('HSET', K_EXPIRY, 'grace', fmt(now))
@@ -499,4 +551,9 @@ export function runScript(conn: Redis | Cluster, keys: readonly string[], name: 
 /** True for the reply of a guarded script that refused because the node's view is not of this Redis state. */
 export function isLostState(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith(LOST_STATE);
+}
+
+/** True for the reply of a guarded script that re-based the history and refused (see `rebase`). */
+export function isRebased(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith(REBASED);
 }

@@ -54,7 +54,20 @@ export interface TruthChange {
  * empty): each era's revisions are its own, and may repeat an earlier era's.
  */
 export interface Truth {
-  readonly eras: readonly { readonly startedAt: number; readonly changes: readonly TruthChange[] }[];
+  readonly eras: readonly TruthEra[];
+}
+
+/** One era of a Truth: the changes since Redis lost state, oldest first. */
+export interface TruthEra {
+  readonly startedAt: number;
+  readonly changes: readonly TruthChange[];
+  /**
+   * When the era began by a failover to a replica that lagged: the last
+   * revision of the era before that the replica kept (its changes up to it
+   * open this era's). A watcher that saw nothing above it lost nothing, and
+   * may go on into this era without RESET.
+   */
+  readonly keptThrough?: bigint;
 }
 
 /** The figures of one check. Everything but `resets` and `watchers` must be 0 for a pass. */
@@ -167,7 +180,7 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
     let seen = new Set<bigint>();
     let segmentStart = 0;
     /** Eras this watcher held state in, with the time its latest segment in each began. */
-    const segments: { era: number | undefined; startedAt: number }[] = [];
+    const segments: { era: number | undefined; startedAt: number; crossedInto: number[] }[] = [];
     const begin = (at: number) => {
       if (segments.length > 0) segments[segments.length - 1]!.era = era ?? (candidates ? settleEra(segmentStart) : undefined);
       era = undefined;
@@ -176,7 +189,7 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
       seen = new Set();
       inSnapshot = true;
       segmentStart = at;
-      segments.push({ era: undefined, startedAt: at });
+      segments.push({ era: undefined, startedAt: at, crossedInto: [] });
     };
     const settleEra = (at: number): number => {
       if (era === undefined) {
@@ -185,14 +198,35 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
       }
       return era;
     };
+    /**
+     * The first era after `from` holding a change in `inEras` that the segment may go on into without RESET: every
+     * era up to it kept a prefix holding all the segment saw (nothing above `position`).
+     */
+    const crossing = (from: number, inEras: number[]): number | undefined => {
+      for (let k = from + 1; k < eras.length; k++) {
+        const kept = eras[k]!.keptThrough;
+        if (kept === undefined || position > kept) return undefined;
+        if (inEras.includes(k)) return k;
+      }
+      return undefined;
+    };
     /** Whether a change in `eras` (from the index) fits the segment; narrows an unsettled segment's candidates. */
     const fits = (inEras: number[] | undefined): boolean => {
       if (inEras === undefined) return false;
-      if (era !== undefined) return inEras.includes(era);
-      const both: number[] = candidates === undefined ? inEras : candidates.filter((c) => inEras.includes(c));
-      if (both.length === 0) return false;
-      candidates = both;
-      if (both.length === 1) era = both[0];
+      if (era !== undefined && inEras.includes(era)) return true;
+      if (era === undefined) {
+        const both: number[] = candidates === undefined ? inEras : candidates.filter((c) => inEras.includes(c));
+        if (both.length > 0) {
+          candidates = both;
+          if (both.length === 1) era = both[0];
+          return true;
+        }
+      }
+      const next = crossing(era ?? Math.max(...candidates!), inEras);
+      if (next === undefined) return false;
+      for (let k = (era ?? Math.max(...candidates!)) + 1; k <= next; k++) segments.at(-1)?.crossedInto.push(k);
+      era = next;
+      candidates = undefined;
       return true;
     };
     const countGaps = (upTo: bigint, at: number) => {
@@ -278,7 +312,7 @@ export function check(watchers: readonly WatcherRecord[], truth: Truth, alive: R
     eras.forEach((e, k) => {
       if (k === 0) return;
       const before = segments.some((s) => s.startedAt < e.startedAt && (s.era ?? 0) < k);
-      const after = segments.some((s) => s.startedAt >= e.startedAt && s.era !== undefined && s.era >= k);
+      const after = segments.some((s) => (s.startedAt >= e.startedAt || s.crossedInto.includes(k)) && s.era !== undefined && s.era >= k);
       if (before && !after) {
         r.missedResets++;
         note(`${w.name}: held state from before the loss at era ${k} and never reset after it`);

@@ -8,12 +8,15 @@ import type { Truth, TruthChange } from "./checker.js";
  * The ground truth of a Redis-store registry: the change stream the store
  * writes (its key and encoding come from the store's own modules), read with
  * XRANGE every 50 ms. `lost()` marks where Redis lost its state: the next
- * entries start a new era.
+ * entries start a new era. A jump of the counter (a failover, see `rebase`
+ * in src/store/redis/scripts.ts) from below the last change read starts a
+ * new era by itself, at the time the jump was written, with the history up
+ * to the revision jumped from: the promoted replica kept that much.
  */
 export class RedisTruth {
   #redis: Redis;
   readonly #key: string;
-  readonly #eras: { startedAt: number; changes: TruthChange[] }[] = [{ startedAt: 0, changes: [] }];
+  readonly #eras: { startedAt: number; changes: TruthChange[]; keptThrough?: bigint }[] = [{ startedAt: 0, changes: [] }];
   #last = "0-0";
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> = Promise.resolve();
@@ -27,13 +30,18 @@ export class RedisTruth {
   /** Reads what is new. */
   async poll(): Promise<void> {
     const entries = (await this.#redis.xrange(this.#key, `(${this.#last}`, "+")) as [string, string[]][];
-    const era = this.#eras[this.#eras.length - 1]!;
     const at = Date.now();
     for (const [id, fields] of entries) {
       const c = decodeEntry(id, fields);
+      this.#last = id;
+      const era = this.#eras[this.#eras.length - 1]!;
+      if (c.kind === "jump") {
+        const newest = era.changes.at(-1)?.revision ?? 0n;
+        if (c.from < newest) this.#eras.push({ startedAt: Number(fields[fields.indexOf("at") + 1]), changes: era.changes.filter((x) => x.revision <= c.from), keptThrough: c.from });
+        continue;
+      }
       const rec = c.kind === "put" ? c.instance : c.prev;
       era.changes.push({ revision: c.revision, kind: c.kind, key: instanceKeyString(rec), registeredAt: rec.registeredAt, at, ...(c.kind === "delete" ? { cause: c.cause } : {}) });
-      this.#last = id;
     }
   }
 
@@ -54,14 +62,9 @@ export class RedisTruth {
     old.disconnect();
   }
 
-  /**
-   * Starts a new era at `at` (now by default): Redis lost its state. With
-   * `keptThrough`, Redis kept the history up to that revision (a promoted
-   * replica that lagged): the new era starts with those changes.
-   */
-  lost(at = Date.now(), keptThrough?: bigint): void {
-    const kept = keptThrough === undefined ? [] : this.#eras.at(-1)!.changes.filter((c) => c.revision <= keptThrough);
-    this.#eras.push({ startedAt: at, changes: kept });
+  /** Starts a new era at `at` (now by default): Redis lost its state (restarted empty). */
+  lost(at = Date.now()): void {
+    this.#eras.push({ startedAt: at, changes: [] });
     this.#last = "0-0";
   }
 
